@@ -1,0 +1,274 @@
+//! The HTTP API: one [`Endpoint`] per Lambda function, and the wrapper every request goes
+//! through (request id, body limit, authentication, error mapping, headers, log span).
+//!
+//! Lambda (`functions/*/main.rs`), the local runner and the tests all call
+//! [`Endpoint::handle`], so what is tested locally is what runs in AWS.
+
+pub mod events;
+pub mod health;
+pub mod venues;
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::auth::{AuthError, Principal, TokenVerifier};
+use crate::config::{Config, ConfigError};
+use crate::cursor::CursorCodec;
+use crate::domain::event::StartWindow;
+use crate::error::ApiError;
+use crate::http::{MAX_BODY_BYTES, body_bytes, problem_response};
+use crate::store::{EventWriteError, Store, StoreError};
+
+/// Everything a handler needs, built once per cold start.
+pub struct Deps {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub verifier: TokenVerifier,
+    pub cursors: CursorCodec,
+    pub start_window: StartWindow,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("token verification cannot be set up: {0}")]
+    Auth(#[from] AuthError),
+}
+
+impl Deps {
+    /// Builds the SDK clients from the standard AWS environment (region, credentials,
+    /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
+    pub async fn from_config(config: &Config) -> Result<Self, InitError> {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(12))
+            .build();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            verifier: TokenVerifier::new(&config.jwt)?,
+            cursors: CursorCodec::new(config.cursor_secret.clone()),
+            start_window: StartWindow {
+                min_lead: config.event_min_lead,
+                max_ahead: config.event_max_ahead,
+            },
+        })
+    }
+}
+
+/// One Lambda function each. The names match the crates under `functions/` and the
+/// template's `CodeUri`s; a test keeps the three in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Health,
+    CreateVenue,
+    ListVenues,
+    GetVenue,
+    UpdateVenue,
+    CreateEvent,
+    ListEvents,
+    GetEvent,
+    UpdateEvent,
+    DeleteEvent,
+    PublishEvent,
+}
+
+impl Endpoint {
+    pub const ALL: [Self; 11] = [
+        Self::Health,
+        Self::CreateVenue,
+        Self::ListVenues,
+        Self::GetVenue,
+        Self::UpdateVenue,
+        Self::CreateEvent,
+        Self::ListEvents,
+        Self::GetEvent,
+        Self::UpdateEvent,
+        Self::DeleteEvent,
+        Self::PublishEvent,
+    ];
+
+    /// The function's crate (and binary) name.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::CreateVenue => "create-venue",
+            Self::ListVenues => "list-venues",
+            Self::GetVenue => "get-venue",
+            Self::UpdateVenue => "update-venue",
+            Self::CreateEvent => "create-event",
+            Self::ListEvents => "list-events",
+            Self::GetEvent => "get-event",
+            Self::UpdateEvent => "update-event",
+            Self::DeleteEvent => "delete-event",
+            Self::PublishEvent => "publish-event",
+        }
+    }
+
+    pub fn from_function_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.function_name() == name)
+    }
+
+    /// Method and API Gateway route path.
+    pub fn route(self) -> (Method, &'static str) {
+        match self {
+            Self::Health => (Method::GET, "/health"),
+            Self::CreateVenue => (Method::POST, "/api/v1/venues"),
+            Self::ListVenues => (Method::GET, "/api/v1/venues"),
+            Self::GetVenue => (Method::GET, "/api/v1/venues/{venue_id}"),
+            Self::UpdateVenue => (Method::PUT, "/api/v1/venues/{venue_id}"),
+            Self::CreateEvent => (Method::POST, "/api/v1/events"),
+            Self::ListEvents => (Method::GET, "/api/v1/events"),
+            Self::GetEvent => (Method::GET, "/api/v1/events/{event_id}"),
+            Self::UpdateEvent => (Method::PUT, "/api/v1/events/{event_id}"),
+            Self::DeleteEvent => (Method::DELETE, "/api/v1/events/{event_id}"),
+            Self::PublishEvent => (Method::POST, "/api/v1/events/{event_id}/publish"),
+        }
+    }
+
+    /// Handles one request end to end; never fails, every outcome is a response.
+    pub async fn handle(self, deps: &Deps, req: Request) -> Response<Body> {
+        let request_id = request_id(&req);
+        let (method, path) = self.route();
+        let span = tracing::info_span!("request", %request_id, route = %format!("{method} {path}"), tenant = tracing::field::Empty);
+        let mutation = req.method() != Method::GET && req.method() != Method::HEAD;
+        let outcome = self.dispatch(deps, req).instrument(span.clone()).await;
+        let mut response = outcome.unwrap_or_else(|error| {
+            span.in_scope(|| log_error(&error));
+            problem_response(&error, &request_id)
+        });
+        span.in_scope(|| tracing::info!(status = response.status().as_u16(), "handled"));
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-request-id", value);
+        }
+        if mutation {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        response
+    }
+
+    async fn dispatch(self, deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+        if body_bytes(&req).len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        if self == Self::Health {
+            return Ok(health::check(deps).await);
+        }
+        let principal = authenticate(deps, &req).await?;
+        tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
+        let caller = Caller {
+            deps,
+            principal: &principal,
+        };
+        match self {
+            Self::Health => unreachable!("answered above"),
+            Self::CreateVenue => venues::create(caller, &req).await,
+            Self::ListVenues => venues::list(caller, &req).await,
+            Self::GetVenue => venues::get(caller, &req).await,
+            Self::UpdateVenue => venues::update(caller, &req).await,
+            Self::CreateEvent => events::create(caller, &req).await,
+            Self::ListEvents => events::list(caller, &req).await,
+            Self::GetEvent => events::get(caller, &req).await,
+            Self::UpdateEvent => events::update(caller, &req).await,
+            Self::DeleteEvent => events::delete(caller, &req).await,
+            Self::PublishEvent => events::publish(caller, &req).await,
+        }
+    }
+}
+
+/// An authenticated request's context.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub deps: &'a Deps,
+    pub principal: &'a Principal,
+}
+
+impl Caller<'_> {
+    pub fn tenant(&self) -> Uuid {
+        self.principal.tenant_id
+    }
+
+    pub fn require_staff(&self) -> Result<(), ApiError> {
+        if self.principal.is_staff() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+async fn authenticate(deps: &Deps, req: &Request) -> Result<Principal, ApiError> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    deps.verifier
+        .verify_header(header)
+        .await
+        .map_err(|error| match error {
+            AuthError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
+            rejected => {
+                tracing::info!(reason = %rejected, "authentication failed");
+                ApiError::Unauthorized
+            }
+        })
+}
+
+/// API Gateway's request id, so logs, responses and AWS's own records agree.
+fn request_id(req: &Request) -> String {
+    let from_gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    from_gateway
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| Uuid::now_v7().to_string())
+}
+
+fn log_error(error: &ApiError) {
+    match error {
+        ApiError::Internal(source) => tracing::error!(error = %source, "request failed"),
+        ApiError::Unavailable(source) => tracing::warn!(error = %source, "dependency unavailable"),
+        other if other.status() == StatusCode::UNAUTHORIZED => {}
+        other => tracing::info!(code = other.code(), "request refused"),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::Unavailable(error.into()),
+            StoreError::Failed(_) | StoreError::Corrupt(_) => Self::Internal(error.into()),
+        }
+    }
+}
+
+impl From<EventWriteError> for ApiError {
+    fn from(error: EventWriteError) -> Self {
+        match error {
+            EventWriteError::DuplicateName => Self::conflict(
+                "DUPLICATE_EVENT",
+                "an event with this name is already scheduled at this venue on this day",
+            ),
+            EventWriteError::VersionChanged => Self::conflict(
+                "VERSION_CONFLICT",
+                "the event was changed by someone else; reload it and retry",
+            ),
+            EventWriteError::Store(store) => store.into(),
+        }
+    }
+}

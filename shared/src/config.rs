@@ -1,0 +1,150 @@
+//! Settings read once at cold start from the environment.
+//!
+//! Lambda deployments must configure everything explicitly (no development defaults here);
+//! the local runner supplies the local defaults documented in API.md before it builds this.
+
+use chrono::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Shared secret for HS256; meant for local use only.
+    pub hs256_secret: Option<String>,
+    /// A PEM-encoded RSA or EC (P-256) public key.
+    pub public_key_pem: Option<String>,
+    /// URL of a JSON Web Key Set, fetched at cold start and refreshed on unknown `kid`s.
+    pub jwks_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub jwt: JwtConfig,
+    /// Key for signing pagination cursors, so they cannot be forged or moved between lists.
+    pub cursor_secret: Vec<u8>,
+    /// How soon an event may start, at the earliest, when created or moved.
+    pub event_min_lead: Duration,
+    /// How far ahead an event may start, at the latest.
+    pub event_max_ahead: Duration,
+}
+
+const MIN_CURSOR_SECRET_BYTES: usize = 32;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Builds the configuration from any variable source (the environment, or a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing(name));
+        let jwt = JwtConfig {
+            issuer: required("JWT_ISSUER")?,
+            audience: required("JWT_AUDIENCE")?,
+            hs256_secret: lookup("JWT_HS256_SECRET"),
+            public_key_pem: lookup("JWT_PUBLIC_KEY"),
+            jwks_url: lookup("JWT_JWKS_URL"),
+        };
+        if jwt.hs256_secret.is_none() && jwt.public_key_pem.is_none() && jwt.jwks_url.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "JWT_JWKS_URL",
+                reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set"
+                    .into(),
+            });
+        }
+        let cursor_secret = required("CURSOR_SECRET")?.into_bytes();
+        if cursor_secret.len() < MIN_CURSOR_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "CURSOR_SECRET",
+                reason: format!("must be at least {MIN_CURSOR_SECRET_BYTES} bytes"),
+            });
+        }
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            jwt,
+            cursor_secret,
+            event_min_lead: Duration::hours(hours(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
+            event_max_ahead: Duration::days(hours(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
+        })
+    }
+}
+
+fn hours(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    lookup(name).map_or(Ok(default), |raw| {
+        raw.parse::<i64>()
+            .ok()
+            .filter(|v| (0..=100_000).contains(v))
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("expected a whole number, got {raw:?}"),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 5] = [
+        ("TABLE_NAME", "events"),
+        ("JWT_ISSUER", "iss"),
+        ("JWT_AUDIENCE", "aud"),
+        ("JWT_HS256_SECRET", "secret"),
+        ("CURSOR_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    #[test]
+    fn defaults_apply_to_the_event_time_window() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.event_min_lead, Duration::hours(2));
+        assert_eq!(config.event_max_ahead, Duration::days(365));
+    }
+
+    #[test]
+    fn a_deployment_without_any_token_key_is_refused() {
+        let pairs: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "JWT_HS256_SECRET")
+            .collect();
+        assert!(matches!(
+            Config::from_lookup(lookup(&pairs)),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn a_short_cursor_secret_is_refused() {
+        let mut pairs = BASE.to_vec();
+        pairs[4] = ("CURSOR_SECRET", "short");
+        assert!(matches!(
+            Config::from_lookup(lookup(&pairs)),
+            Err(ConfigError::Invalid {
+                name: "CURSOR_SECRET",
+                ..
+            })
+        ));
+    }
+}

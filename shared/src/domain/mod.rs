@@ -1,0 +1,5 @@
+//! Pure domain types and rules: no I/O, so every rule is unit-testable.
+
+pub mod event;
+pub mod fields;
+pub mod venue;

@@ -1,0 +1,217 @@
+//! The API's one error type and its one mapping to RFC 7807 problem responses.
+//!
+//! Expected failures (bad input, missing resources, business-rule conflicts) are values of
+//! [`ApiError`]; the handler wrapper turns them into `application/problem+json` responses.
+//! Unexpected failures carry their source for the logs only: 401, 403 and 5xx bodies are
+//! generic and never include internal text.
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// One invalid field of a request, as listed in a problem's `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Field error codes, so clients can react without parsing messages.
+pub mod field_code {
+    pub const REQUIRED: &str = "REQUIRED";
+    pub const INVALID_TYPE: &str = "INVALID_TYPE";
+    pub const INVALID_VALUE: &str = "INVALID_VALUE";
+    pub const INVALID_FORMAT: &str = "INVALID_FORMAT";
+    pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
+    pub const TOO_LONG: &str = "TOO_LONG";
+    pub const UNEXPECTED_PROPERTY: &str = "UNEXPECTED_PROPERTY";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const RULE_VIOLATED: &str = "RULE_VIOLATED";
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input: 400 with the offending fields.
+    #[error("invalid request: {0:?}")]
+    BadRequest(Vec<FieldError>),
+    /// Well-formed input that breaks a business rule: 422 with the offending fields.
+    #[error("request breaks a rule: {0:?}")]
+    Unprocessable(Vec<FieldError>),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    /// A 409 with a rule-specific code such as `DUPLICATE_EVENT`.
+    #[error("conflict {code}: {detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("service unavailable: {0}")]
+    Unavailable(#[source] Source),
+    #[error("internal error: {0}")]
+    Internal(#[source] Source),
+}
+
+impl ApiError {
+    pub fn bad_field(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::BadRequest(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn rule(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Unprocessable(vec![FieldError::new(
+            field,
+            field_code::RULE_VIOLATED,
+            message,
+        )])
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(source: impl Into<Source>) -> Self {
+        Self::Internal(source.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) | Self::Unprocessable(_) => "VALIDATION_ERROR",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict { code, .. } => code,
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The problem document for this error. Only 400/422/404/409/413 say anything specific.
+    pub fn to_problem(&self, request_id: &str) -> Problem {
+        let status = self.status();
+        let (title, detail, errors) = match self {
+            Self::BadRequest(errors) => (
+                "Invalid request",
+                "The request is malformed; see errors.".to_owned(),
+                Some(errors.clone()),
+            ),
+            Self::Unprocessable(errors) => (
+                "Request breaks a rule",
+                "The request is well-formed but breaks a business rule; see errors.".to_owned(),
+                Some(errors.clone()),
+            ),
+            Self::Unauthorized => (
+                "Unauthorized",
+                "Missing or invalid credentials.".to_owned(),
+                None,
+            ),
+            Self::Forbidden => (
+                "Forbidden",
+                "You are not allowed to do this.".to_owned(),
+                None,
+            ),
+            Self::NotFound => ("Not found", "No such resource.".to_owned(), None),
+            Self::Conflict { detail, .. } => ("Conflict", detail.clone(), None),
+            Self::PayloadTooLarge => (
+                "Payload too large",
+                "The request body exceeds 64 KiB.".to_owned(),
+                None,
+            ),
+            Self::Unavailable(_) => (
+                "Service unavailable",
+                "The service is temporarily unavailable; retry later.".to_owned(),
+                None,
+            ),
+            Self::Internal(_) => (
+                "Internal error",
+                "Something went wrong on our side.".to_owned(),
+                None,
+            ),
+        };
+        Problem {
+            problem_type: format!(
+                "/problems/{}",
+                self.code().to_ascii_lowercase().replace('_', "-")
+            ),
+            title,
+            status: status.as_u16(),
+            detail,
+            code: self.code(),
+            request_id: request_id.to_owned(),
+            errors,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_put_their_source_in_the_body() {
+        let error = ApiError::internal("ResourceNotFoundException: table events-prod missing");
+        let body = serde_json::to_string(&error.to_problem("req-1")).unwrap();
+        assert!(!body.contains("events-prod"), "{body}");
+        assert!(!body.contains("ResourceNotFound"), "{body}");
+        assert!(body.contains("\"code\":\"INTERNAL_ERROR\""));
+        assert!(body.contains("\"request_id\":\"req-1\""));
+    }
+
+    #[test]
+    fn validation_problems_list_their_fields() {
+        let error = ApiError::bad_field("name", field_code::REQUIRED, "name is required");
+        let problem = serde_json::to_value(error.to_problem("r")).unwrap();
+        assert_eq!(problem["status"], 400);
+        assert_eq!(problem["code"], "VALIDATION_ERROR");
+        assert_eq!(problem["errors"][0]["field"], "name");
+        assert_eq!(problem["type"], "/problems/validation-error");
+    }
+}

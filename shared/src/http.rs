@@ -1,0 +1,283 @@
+//! Request parsing (bodies, path ids, query strings) and response building.
+//!
+//! Bodies are parsed strictly: request DTOs use `deny_unknown_fields`, and every serde
+//! failure becomes a 400 naming the field and a machine-readable code.
+
+use std::collections::HashMap;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError, field_code};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 100;
+
+pub fn body_bytes(req: &Request) -> &[u8] {
+    req.body().as_ref()
+}
+
+/// Parses a JSON body into a request DTO, turning serde's complaints into field errors.
+pub fn parse_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_field(
+            "body",
+            field_code::REQUIRED,
+            "a JSON object body is required",
+        ));
+    }
+    parse_json(bytes)
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = result.map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::BadRequest(vec![field_error_from_serde(&path, error.inner())])
+    })?;
+    deserializer.end().map_err(|_| {
+        ApiError::bad_field(
+            "body",
+            field_code::INVALID_FORMAT,
+            "trailing data after JSON",
+        )
+    })?;
+    Ok(value)
+}
+
+fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
+    let path = if path == "." { "" } else { path };
+    let join = |name: &str| {
+        if path.is_empty() || path == name || path.ends_with(&format!(".{name}")) {
+            if path.is_empty() {
+                name.to_owned()
+            } else {
+                path.to_owned()
+            }
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if !error.is_data() {
+        return FieldError::new(
+            "body",
+            field_code::INVALID_FORMAT,
+            "the body is not valid JSON",
+        );
+    }
+    // serde_json's data errors end in " at line L column C", which says nothing to a client.
+    let message = error.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(head, _)| head)
+        .to_owned();
+    if let Some(name) = backticked(&message, "unknown field `") {
+        FieldError::new(
+            join(name),
+            field_code::UNEXPECTED_PROPERTY,
+            format!("unknown field `{name}`"),
+        )
+    } else if let Some(name) = backticked(&message, "missing field `") {
+        FieldError::new(
+            join(name),
+            field_code::REQUIRED,
+            format!("`{name}` is required"),
+        )
+    } else if message.starts_with("invalid type") {
+        FieldError::new(or_body(path), field_code::INVALID_TYPE, message)
+    } else {
+        FieldError::new(or_body(path), field_code::INVALID_VALUE, message)
+    }
+}
+
+fn or_body(path: &str) -> String {
+    if path.is_empty() {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.strip_prefix(prefix)?.split('`').next()
+}
+
+/// A path parameter that must be a hyphenated UUID; anything else is a 400.
+pub fn path_id(req: &Request, name: &str) -> Result<Uuid, ApiError> {
+    let raw = req
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .unwrap_or_default()
+        .to_owned();
+    parse_uuid(name, &raw)
+}
+
+pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    if raw.len() != 36 {
+        return Err(ApiError::bad_field(
+            field,
+            field_code::INVALID_FORMAT,
+            "must be a UUID",
+        ));
+    }
+    Uuid::try_parse(raw)
+        .map_err(|_| ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"))
+}
+
+/// Query-string parameters, restricted to the ones a route knows (a typo is a 400, not ignored).
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(req: &Request, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut values = HashMap::new();
+        let mut errors = Vec::new();
+        if let Some(map) = req.query_string_parameters_ref() {
+            for (name, value) in map.iter() {
+                if !allowed.contains(&name) {
+                    errors.push(FieldError::new(
+                        name,
+                        field_code::UNEXPECTED_PROPERTY,
+                        "unknown query parameter",
+                    ));
+                } else if values.insert(name.to_owned(), value.to_owned()).is_some() {
+                    errors.push(FieldError::new(
+                        name,
+                        field_code::INVALID_VALUE,
+                        "given more than once",
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self(values))
+        } else {
+            Err(ApiError::BadRequest(errors))
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// `?limit=`: 1–100, default 20.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        self.get("limit").map_or(Ok(DEFAULT_PAGE_SIZE), |raw| {
+            raw.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "limit",
+                        field_code::OUT_OF_RANGE,
+                        "limit must be a whole number from 1 to 100",
+                    )
+                })
+        })
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(body).expect("response types serialize");
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+pub fn problem_response(error: &ApiError, request_id: &str) -> Response<Body> {
+    let mut response = json_response(error.status(), &error.to_problem(request_id));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Address {
+        city: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        capacity: Option<i64>,
+        address: Option<Address>,
+    }
+
+    fn first_error(json: &str) -> FieldError {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::BadRequest(errors)) => errors[0].clone(),
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let top = first_error(r#"{"name":"a","color":"red"}"#);
+        assert_eq!(
+            (top.field.as_str(), top.code),
+            ("color", field_code::UNEXPECTED_PROPERTY)
+        );
+        let nested = first_error(r#"{"name":"a","address":{"city":"x","zip":"1"}}"#);
+        assert_eq!(
+            (nested.field.as_str(), nested.code),
+            ("address.zip", field_code::UNEXPECTED_PROPERTY)
+        );
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let missing = first_error(r#"{"capacity":1}"#);
+        assert_eq!(
+            (missing.field.as_str(), missing.code),
+            ("name", field_code::REQUIRED)
+        );
+        let mistyped = first_error(r#"{"name":"a","capacity":"ten"}"#);
+        assert_eq!(
+            (mistyped.field.as_str(), mistyped.code),
+            ("capacity", field_code::INVALID_TYPE)
+        );
+        assert!(!mistyped.message.contains("line"), "{}", mistyped.message);
+    }
+
+    #[test]
+    fn malformed_json_is_a_body_error() {
+        let error = first_error(r#"{"name":"#);
+        assert_eq!(
+            (error.field.as_str(), error.code),
+            ("body", field_code::INVALID_FORMAT)
+        );
+    }
+
+    #[test]
+    fn only_hyphenated_uuids_are_ids() {
+        assert!(parse_uuid("id", "0190a5d4-7f7e-7c3a-8b1e-1234567890ab").is_ok());
+        assert!(parse_uuid("id", "0190a5d47f7e7c3a8b1e1234567890ab").is_err());
+        assert!(parse_uuid("id", "not-a-uuid").is_err());
+    }
+}

@@ -1,0 +1,588 @@
+//! The DynamoDB store. Every write that protects an invariant is a conditional write or a
+//! transaction with conditions; failed conditions come back as precise outcomes, never as
+//! read-then-write races.
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use uuid::Uuid;
+
+use crate::cursor::PageKey;
+use crate::domain::event::{Availability, Event, EventStatus};
+use crate::domain::venue::Venue;
+use keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, or the service being unreachable: worth a retry later.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
+    #[error("DynamoDB request failed: {0}")]
+    Failed(String),
+    #[error("stored item does not decode: {0}")]
+    Corrupt(#[from] serde_dynamo::Error),
+}
+
+/// Why a conditional event write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum EventWriteError {
+    #[error("the event changed since it was read")]
+    VersionChanged,
+    #[error("another event has this name at this venue on this day")]
+    DuplicateName,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which of a tenant's events to list, already validated.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub status: Option<EventStatus>,
+    pub venue_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only published, non-private events (what customers may browse).
+    pub public_only: bool,
+}
+
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageKey>,
+}
+
+/// An event with the counts of its ticket types.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event: Event,
+    pub availability: Availability,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// A cheap round trip proving the table is reachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    // ---- venues ----
+
+    pub async fn create_venue(&self, tenant: Uuid, venue: &Venue) -> Result<(), StoreError> {
+        let item = with_keys(
+            venue,
+            [
+                (PK, keys::venues_pk(tenant)),
+                (SK, keys::venue_sk(venue.id)),
+            ],
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    pub async fn get_venue(&self, tenant: Uuid, id: Uuid) -> Result<Option<Venue>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::venues_pk(tenant)))
+            .key(SK, s(keys::venue_sk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .item
+            .map(from_item)
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
+    /// Replaces a venue if nobody else changed it since `expected_version`; `Ok(false)` if they did.
+    pub async fn replace_venue(
+        &self,
+        tenant: Uuid,
+        venue: &Venue,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let item = with_keys(
+            venue,
+            [
+                (PK, keys::venues_pk(tenant)),
+                (SK, keys::venue_sk(venue.id)),
+            ],
+        )?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    pub async fn list_venues(
+        &self,
+        tenant: Uuid,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Venue>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::venues_pk(tenant)))
+            .expression_attribute_values(":prefix", s("VENUE#"));
+        self.paginate(query, &[PK, SK], limit, start).await
+    }
+
+    // ---- events ----
+
+    /// Writes a new event and its name guard in one transaction.
+    pub async fn create_event(&self, tenant: Uuid, event: &Event) -> Result<(), EventWriteError> {
+        let put_event = self.put(
+            event_item(tenant, event)?,
+            "attribute_not_exists(PK)",
+            Vec::new(),
+        );
+        let put_guard = self.put(
+            guard_item(tenant, event),
+            "attribute_not_exists(PK)",
+            Vec::new(),
+        );
+        match self.transact(vec![put_event, put_guard]).await? {
+            None => Ok(()),
+            Some(failed) if failed.get(1).copied().unwrap_or(false) => {
+                Err(EventWriteError::DuplicateName)
+            }
+            Some(_) => Err(EventWriteError::VersionChanged),
+        }
+    }
+
+    /// The live (not deleted) event with its ticket-type counts.
+    pub async fn get_event(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, id)))
+            .key(SK, s(keys::EVENT_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if item.contains_key("deleted_at") {
+            return Ok(None);
+        }
+        let event: Event = from_item(item)?;
+        Ok(Some(StoredEvent::without_ticket_types(event)))
+    }
+
+    /// Replaces `previous` by `next` if the stored version is still `previous.version`, moving
+    /// the name guard when the name, venue or local day changed.
+    pub async fn replace_event(
+        &self,
+        tenant: Uuid,
+        previous: &Event,
+        next: &Event,
+    ) -> Result<(), EventWriteError> {
+        let mut items = vec![self.put(
+            event_item(tenant, next)?,
+            LIVE_AT_VERSION,
+            version_values(previous),
+        )];
+        let guard_moves = previous.duplicate_key() != next.duplicate_key();
+        if guard_moves {
+            items.push(self.delete_guard(tenant, previous));
+            items.push(self.put(
+                guard_item(tenant, next),
+                "attribute_not_exists(PK)",
+                Vec::new(),
+            ));
+        }
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(failed) if guard_moves && failed.get(2).copied().unwrap_or(false) => {
+                Err(EventWriteError::DuplicateName)
+            }
+            Some(_) => Err(EventWriteError::VersionChanged),
+        }
+    }
+
+    /// Soft delete: the event leaves every list and lookup, and frees its name for reuse.
+    pub async fn delete_event(
+        &self,
+        tenant: Uuid,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<(), EventWriteError> {
+        let mut item = to_item(event).map_err(StoreError::from)?;
+        item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
+        item.insert(SK.into(), s(keys::EVENT_SK));
+        item.insert("deleted_at".into(), s(now.to_rfc3339()));
+        let items = vec![
+            self.put(item, LIVE_AT_VERSION, version_values(event)),
+            self.delete_guard(tenant, event),
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(EventWriteError::VersionChanged),
+        }
+    }
+
+    pub async fn list_events(
+        &self,
+        tenant: Uuid,
+        filter: &EventFilter,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<StoredEvent>, StoreError> {
+        let (index, pk_name, sk_name, pk) = match filter.venue_id {
+            Some(venue) => (GSI2, GSI2PK, GSI2SK, keys::venue_events_pk(tenant, venue)),
+            None => (GSI1, GSI1PK, GSI1SK, keys::tenant_events_pk(tenant)),
+        };
+        let mut values: Item = HashMap::from([(":pk".to_owned(), s(pk))]);
+        let lower = filter.from.map(keys::start_prefix);
+        // '~' sorts after every character of "#<uuid>", so `to` is inclusive.
+        let upper = filter.to.map(|to| format!("{}~", keys::start_prefix(to)));
+        let range = match (lower, upper) {
+            (Some(lo), Some(hi)) => {
+                values.extend([(":lo".to_owned(), s(lo)), (":hi".to_owned(), s(hi))]);
+                format!(" AND {sk_name} BETWEEN :lo AND :hi")
+            }
+            (Some(lo), None) => {
+                values.insert(":lo".into(), s(lo));
+                format!(" AND {sk_name} >= :lo")
+            }
+            (None, Some(hi)) => {
+                values.insert(":hi".into(), s(hi));
+                format!(" AND {sk_name} <= :hi")
+            }
+            (None, None) => String::new(),
+        };
+        let key_condition = format!("{pk_name} = :pk{range}");
+        let mut filters = Vec::new();
+        let mut names = HashMap::new();
+        if let Some(status) = filter.status {
+            filters.push("#status = :status");
+            values.insert(":status".into(), s(status.as_str()));
+        }
+        if filter.public_only {
+            filters
+                .push("#visibility <> :private AND NOT (#status IN (:draft, :review, :approved))");
+            values.extend([
+                (":private".to_owned(), s("PRIVATE")),
+                (":draft".to_owned(), s(EventStatus::Draft.as_str())),
+                (":review".to_owned(), s(EventStatus::Review.as_str())),
+                (":approved".to_owned(), s(EventStatus::Approved.as_str())),
+            ]);
+            names.insert("#visibility".to_owned(), "visibility".to_owned());
+        }
+        if !filters.is_empty() {
+            names.insert("#status".to_owned(), "status".to_owned());
+        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(key_condition)
+            .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values));
+        let page: Page<Event> = self
+            .paginate(query, &[PK, SK, pk_name, sk_name], limit, start)
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(StoredEvent::without_ticket_types)
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    // ---- plumbing ----
+
+    /// Reads until `limit` matching items are found, so filters never cause short pages; the
+    /// cursor is the key of the last item returned, and `None` only when nothing follows.
+    async fn paginate<T: DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        key_attributes: &[&str],
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<T>, StoreError> {
+        let mut found: Vec<Item> = Vec::with_capacity(limit + 1);
+        let mut resume = start;
+        loop {
+            let wanted = i32::try_from(limit + 1 - found.len())
+                .unwrap_or(i32::MAX)
+                .max(25);
+            let output = query
+                .clone()
+                .limit(wanted)
+                .set_exclusive_start_key(resume.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            found.extend(output.items.unwrap_or_default());
+            resume = output.last_evaluated_key;
+            if found.len() > limit || resume.is_none() {
+                break;
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = if more {
+            found.last().map(|item| {
+                key_attributes
+                    .iter()
+                    .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+                    .collect()
+            })
+        } else {
+            None
+        };
+        let items = found.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if condition.contains("#version") {
+            put = put.expression_attribute_names("#version", "version");
+        }
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
+        TransactWriteItem::builder()
+            .put(put.build().expect("table and item are set"))
+            .build()
+    }
+
+    fn delete_guard(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                s(keys::event_name_guard_pk(tenant, &event.duplicate_key())),
+            )
+            .key(SK, s(keys::GUARD_SK))
+            .condition_expression("attribute_not_exists(PK) OR event_id = :event")
+            .expression_attribute_values(":event", s(event.id.to_string()))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(delete).build()
+    }
+
+    /// Runs a transaction. `Ok(None)` when it committed; `Ok(Some(flags))` when conditions
+    /// failed, with `flags[i]` telling whether item `i`'s condition was the one that failed.
+    /// Conflicts with concurrent transactions are retried, since they say nothing about our
+    /// conditions.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<bool>>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(error) = result else { return Ok(None) };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
+            {
+                let codes: Vec<&str> = cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                if codes.contains(&"ConditionalCheckFailed") {
+                    return Ok(Some(
+                        codes
+                            .iter()
+                            .map(|c| *c == "ConditionalCheckFailed")
+                            .collect(),
+                    ));
+                }
+                if attempt < TRANSACTION_ATTEMPTS {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    continue;
+                }
+                return Err(StoreError::Unavailable(format!(
+                    "transaction kept conflicting: {codes:?}"
+                )));
+            }
+            return Err(classify(error));
+        }
+    }
+}
+
+const LIVE_AT_VERSION: &str = "#version = :expected AND attribute_not_exists(deleted_at)";
+
+fn version_values(event: &Event) -> Vec<(&'static str, AttributeValue)> {
+    vec![(":expected", n(event.version))]
+}
+
+impl StoredEvent {
+    /// A new event: nothing allocated, held or sold yet.
+    pub fn without_ticket_types(event: Event) -> Self {
+        let availability = Availability::from_ticket_types(event.capacity, []);
+        Self {
+            event,
+            availability,
+        }
+    }
+}
+
+fn event_item(tenant: Uuid, event: &Event) -> Result<Item, StoreError> {
+    let sort = keys::starts_sort_key(event.starts_at, event.id);
+    with_keys(
+        event,
+        [
+            (PK, keys::event_pk(tenant, event.id)),
+            (SK, keys::EVENT_SK.to_owned()),
+            (GSI1PK, keys::tenant_events_pk(tenant)),
+            (GSI1SK, sort.clone()),
+            (GSI2PK, keys::venue_events_pk(tenant, event.venue_id)),
+            (GSI2SK, sort),
+        ],
+    )
+}
+
+fn guard_item(tenant: Uuid, event: &Event) -> Item {
+    HashMap::from([
+        (
+            PK.to_owned(),
+            s(keys::event_name_guard_pk(tenant, &event.duplicate_key())),
+        ),
+        (SK.to_owned(), s(keys::GUARD_SK)),
+        ("event_id".to_owned(), s(event.id.to_string())),
+    ])
+}
+
+fn with_keys<const N: usize>(
+    value: &impl Serialize,
+    key_values: [(&str, String); N],
+) -> Result<Item, StoreError> {
+    let mut item = to_item(value)?;
+    for (name, value) in key_values {
+        item.insert(name.to_owned(), s(value));
+    }
+    Ok(item)
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
+/// Sorts SDK failures into "retry later" and "broken"; the full text is kept for the logs.
+#[allow(clippy::needless_pass_by_value)] // shaped for `map_err(classify)`
+fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    };
+    let text = DisplayErrorContext(&error).to_string();
+    if transient {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Failed(text)
+    }
+}
