@@ -9,7 +9,7 @@ use crate::config::Config;
 pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config::from_env()?;
-    let deps = Arc::new(Deps::from_config(&config).await?);
+    let deps = Arc::new(Deps::from_env_config(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
         async move { Ok::<_, std::convert::Infallible>(endpoint.handle(&deps, request).await) }

@@ -1,1 +1,6 @@
-fn main() {}
+//! `GET /health`: see `shared::api` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::Endpoint::Health).await
+}

@@ -46,7 +46,7 @@ pub enum InitError {
 impl Deps {
     /// Builds the SDK clients from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
-    pub async fn from_config(config: &Config) -> Result<Self, InitError> {
+    pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
             .operation_attempt_timeout(Duration::from_secs(5))
@@ -56,9 +56,18 @@ impl Deps {
             .timeout_config(timeouts)
             .load()
             .await;
+        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
+    }
+
+    /// Builds from ready-made clients (the local runner points them at the emulators).
+    pub fn with_clients(
+        config: &Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+    ) -> Result<Self, InitError> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+            store: Store::new(dynamodb, &config.table_name),
+            sqs,
             verifier: TokenVerifier::new(&config.jwt)?,
             cursors: CursorCodec::new(config.cursor_secret.clone()),
             start_window: StartWindow {

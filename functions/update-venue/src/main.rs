@@ -1,0 +1,6 @@
+//! `PUT /api/v1/venues/{venue_id}`: see `shared::api` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::Endpoint::UpdateVenue).await
+}

@@ -1,0 +1,137 @@
+//! Command line of the local runner.
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::api::Deps;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::emulators::Installation;
+use crate::server::Gateway;
+use crate::template::Template;
+use crate::token::DevClaims;
+use crate::{create_table, emulator_clients, local_config};
+
+const USAGE: &str = "usage: local-runner [serve]
+       local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
+
+serve   starts DynamoDB Local and the SQS emulator, creates the template's tables, and serves
+        every route of infra/template.yaml on http://127.0.0.1:$PORT (default 3000)
+token   prints a local HS256 access token (default: organizer, tenant 00000000-0000-0000-0000-000000000001)";
+
+pub async fn run(args: Vec<String>) -> ExitCode {
+    let result = match args.first().map(String::as_str) {
+        None | Some("serve") => serve().await,
+        Some("token") => token(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}").into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("local-runner: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut role = "organizer".to_owned();
+    let mut tenant = Uuid::from_u128(1);
+    let mut sub = "local-user".to_owned();
+    let mut ttl: i64 = 12 * 3600;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().filter(|v| !v.is_empty()).ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--role" if ["admin", "organizer", "customer"].contains(&value.as_str()) => role.clone_from(value),
+            "--role" => return Err(format!("role must be admin, organizer or customer, not {value:?}").into()),
+            "--tenant" => tenant = Uuid::try_parse(value).map_err(|_| format!("--tenant must be a UUID, not {value:?}"))?,
+            "--sub" => sub.clone_from(value),
+            "--ttl" => ttl = value.parse().map_err(|_| format!("--ttl must be whole seconds, not {value:?}"))?,
+            other => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
+        }
+    }
+    println!("{}", DevClaims::new(&role, tenant, &sub, ttl).sign());
+    Ok(())
+}
+
+async fn serve() -> Result<(), Box<dyn Error>> {
+    shared::telemetry::init();
+    let root = std::env::current_dir()?;
+    let template = Template::load(&root.join("infra/template.yaml"))?;
+    let [table_spec] = template.tables.as_slice() else {
+        return Err("the local runner expects exactly one DynamoDB table in the template".into());
+    };
+    // Take the API port first, so a busy port fails before anything is started.
+    let port = env_port("PORT", 3000)?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (set PORT to use another port)"))?;
+    let (dynamodb_port, sqs_port) = (env_port("DYNAMODB_PORT", 8000)?, env_port("SQS_PORT", 5000)?);
+    let installation = Installation { project_root: root };
+    let emulators = tokio::task::spawn_blocking(move || installation.start(dynamodb_port, sqs_port)).await??;
+    let (dynamodb, sqs) = emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
+
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "events-local".to_owned());
+    create_table(&dynamodb, table_spec, &table).await?;
+    let deps = Deps::with_clients(&local_config(&table)?, dynamodb, sqs)?;
+    let gateway = Arc::new(Gateway::new(&template.routes, deps)?);
+    let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let mut server = tokio::spawn(Arc::clone(&gateway).serve(listener));
+
+    wait_until_every_route_answers(&url, &template).await?;
+    println!(
+        "ready: {url} ({} routes; DynamoDB Local on {}, SQS on {}, table {table})",
+        template.routes.len(),
+        emulators.dynamodb.endpoint(),
+        emulators.sqs.endpoint()
+    );
+    println!("  a token:  make token ROLE=organizer    stop: Ctrl-C");
+
+    tokio::select! {
+        () = shutdown_signal() => println!("stopping"),
+        result = &mut server => eprintln!("server stopped: {result:?}"),
+    }
+    drop(emulators);
+    Ok(())
+}
+
+/// Every route answers once each gives a response other than the gateway's 404 (without a
+/// token that is 401, and 200 for `/health`).
+async fn wait_until_every_route_answers(base: &str, template: &Template) -> Result<(), Box<dyn Error>> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    for route in &template.routes {
+        let path = route
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { Uuid::nil().to_string() } else { s.to_owned() })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = reqwest::Method::from_bytes(route.method.as_bytes())?;
+        let status = client.request(method, format!("{base}{path}")).send().await?.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status.is_server_error() {
+            return Err(format!("{} {} answered {status} while starting", route.method, route.path).into());
+        }
+    }
+    Ok(())
+}
+
+fn env_port(name: &str, default: u16) -> Result<u16, String> {
+    std::env::var(name).map_or(Ok(default), |raw| raw.parse().map_err(|_| format!("{name} must be a port number, not {raw:?}")))
+}
+
+async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

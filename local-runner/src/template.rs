@@ -1,0 +1,198 @@
+//! Reads what the local stack needs from the SAM template (`infra/template.yaml`): the HTTP
+//! routes with the function behind each, and the DynamoDB tables. Reading the template itself,
+//! rather than a copy of it, keeps local runs and deployments from drifting apart.
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
+use serde_yaml_ng::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("template is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("template resource {resource}: {problem}")]
+    Invalid { resource: String, problem: String },
+}
+
+/// An `HttpApi` event of a function.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    /// The last segment of the function's `CodeUri`: its crate name.
+    pub function: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub logical_id: String,
+    pub attributes: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub global_indexes: Vec<GlobalSecondaryIndex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub routes: Vec<Route>,
+    pub tables: Vec<TableSpec>,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let root: Value = serde_yaml_ng::from_str(text)?;
+        let mut routes = Vec::new();
+        let mut tables = Vec::new();
+        let resources = root.get("Resources").and_then(Value::as_mapping).into_iter().flatten();
+        for (name, resource) in resources {
+            let name = name.as_str().unwrap_or_default().to_owned();
+            let invalid = |problem: &str| TemplateError::Invalid { resource: name.clone(), problem: problem.to_owned() };
+            let properties = resource.get("Properties");
+            match resource.get("Type").and_then(Value::as_str) {
+                Some("AWS::Serverless::Function") => {
+                    let code_uri = string_at(properties, &["CodeUri"]).ok_or_else(|| invalid("no CodeUri"))?;
+                    let function = code_uri.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
+                    let events = properties.and_then(|p| p.get("Events")).and_then(Value::as_mapping).into_iter().flatten();
+                    for (_, event) in events {
+                        if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                            continue;
+                        }
+                        let event_properties = event.get("Properties");
+                        let method = string_at(event_properties, &["Method"]).ok_or_else(|| invalid("HttpApi event without Method"))?;
+                        let path = string_at(event_properties, &["Path"]).ok_or_else(|| invalid("HttpApi event without Path"))?;
+                        routes.push(Route { method: method.to_ascii_uppercase(), path, function: function.clone() });
+                    }
+                }
+                Some("AWS::DynamoDB::Table") => tables.push(table_spec(&name, properties).map_err(|p| invalid(&p))?),
+                _ => {}
+            }
+        }
+        routes.sort();
+        Ok(Self { routes, tables })
+    }
+}
+
+fn string_at(value: Option<&Value>, path: &[&str]) -> Option<String> {
+    let mut current = value?;
+    for key in path {
+        current = current.get(*key)?;
+    }
+    current.as_str().map(str::to_owned)
+}
+
+fn table_spec(name: &str, properties: Option<&Value>) -> Result<TableSpec, String> {
+    let properties = properties.ok_or("no Properties")?;
+    let attributes = list(properties, "AttributeDefinitions")
+        .iter()
+        .map(|a| {
+            let attribute_type = match field(a, "AttributeType")?.as_str() {
+                "S" => ScalarAttributeType::S,
+                "N" => ScalarAttributeType::N,
+                "B" => ScalarAttributeType::B,
+                other => return Err(format!("unknown AttributeType {other}")),
+            };
+            AttributeDefinition::builder()
+                .attribute_name(field(a, "AttributeName")?)
+                .attribute_type(attribute_type)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let table_keys = key_schema(list(properties, "KeySchema"))?;
+    let global_indexes = list(properties, "GlobalSecondaryIndexes")
+        .iter()
+        .map(|index| {
+            let projection = match index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str) {
+                Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+                Some("INCLUDE") => ProjectionType::Include,
+                _ => ProjectionType::All,
+            };
+            GlobalSecondaryIndex::builder()
+                .index_name(field(index, "IndexName")?)
+                .set_key_schema(Some(key_schema(list(index, "KeySchema"))?))
+                .projection(Projection::builder().projection_type(projection).build())
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TableSpec { logical_id: name.to_owned(), attributes, key_schema: table_keys, global_indexes })
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value.get(key).and_then(Value::as_sequence).map_or(&[], Vec::as_slice)
+}
+
+fn field(value: &Value, key: &str) -> Result<String, String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("missing {key}"))
+}
+
+fn key_schema(elements: &[Value]) -> Result<Vec<KeySchemaElement>, String> {
+    elements
+        .iter()
+        .map(|k| {
+            let key_type = if field(k, "KeyType")? == "HASH" { KeyType::Hash } else { KeyType::Range };
+            KeySchemaElement::builder()
+                .attribute_name(field(k, "AttributeName")?)
+                .key_type(key_type)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::api::Endpoint;
+    use std::collections::BTreeSet;
+
+    fn project_template() -> Template {
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml")).unwrap()
+    }
+
+    #[test]
+    fn every_template_route_has_a_handler_and_every_handler_a_route() {
+        let from_template: BTreeSet<(String, String, String)> =
+            project_template().routes.into_iter().map(|r| (r.method, r.path, r.function)).collect();
+        let from_code: BTreeSet<(String, String, String)> = Endpoint::ALL
+            .into_iter()
+            .map(|e| {
+                let (method, path) = e.route();
+                (method.to_string(), path.to_owned(), e.function_name().to_owned())
+            })
+            .collect();
+        assert_eq!(from_template, from_code);
+    }
+
+    #[test]
+    fn every_function_crate_is_in_the_template() {
+        let functions_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+        let crates: BTreeSet<String> = std::fs::read_dir(functions_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let in_template: BTreeSet<String> = project_template().routes.into_iter().map(|r| r.function).collect();
+        assert_eq!(crates, in_template);
+    }
+
+    #[test]
+    fn the_table_keys_match_the_store() {
+        let template = project_template();
+        let table = &template.tables[0];
+        let indexes: Vec<&str> = table.global_indexes.iter().map(GlobalSecondaryIndex::index_name).collect();
+        assert_eq!(indexes, [shared::store::keys::GSI1, shared::store::keys::GSI2]);
+        let keys: Vec<&str> = table.key_schema.iter().map(KeySchemaElement::attribute_name).collect();
+        assert_eq!(keys, [shared::store::keys::PK, shared::store::keys::SK]);
+    }
+}
