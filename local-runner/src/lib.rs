@@ -31,17 +31,31 @@ pub fn env_or_default(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .or_else(|| LOCAL_DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
+        .or_else(|| {
+            LOCAL_DEFAULTS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
 }
 
 /// The service configuration for a local run against `table_name`.
 pub fn local_config(table_name: &str) -> Result<Config, ConfigError> {
-    Config::from_lookup(|name| if name == "TABLE_NAME" { Some(table_name.to_owned()) } else { env_or_default(name) })
+    Config::from_lookup(|name| {
+        if name == "TABLE_NAME" {
+            Some(table_name.to_owned())
+        } else {
+            env_or_default(name)
+        }
+    })
 }
 
 /// SDK clients for the emulators: fixed region, dummy credentials (letters and digits only,
 /// as DynamoDB Local requires), explicit loopback endpoints.
-pub fn emulator_clients(dynamodb_endpoint: &str, sqs_endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+pub fn emulator_clients(
+    dynamodb_endpoint: &str,
+    sqs_endpoint: &str,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     let credentials = Credentials::new("local", "local", None, None, "local-emulators");
     let dynamodb = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -55,7 +69,10 @@ pub fn emulator_clients(dynamodb_endpoint: &str, sqs_endpoint: &str) -> (aws_sdk
         .credentials_provider(credentials)
         .endpoint_url(sqs_endpoint)
         .build();
-    (aws_sdk_dynamodb::Client::from_conf(dynamodb), aws_sdk_sqs::Client::from_conf(sqs))
+    (
+        aws_sdk_dynamodb::Client::from_conf(dynamodb),
+        aws_sdk_sqs::Client::from_conf(sqs),
+    )
 }
 
 /// Creates a table exactly as the template declares it (keys, attributes, indexes).
@@ -70,7 +87,9 @@ pub async fn create_table(
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(spec.attributes.clone()))
         .set_key_schema(Some(spec.key_schema.clone()))
-        .set_global_secondary_indexes((!spec.global_indexes.is_empty()).then(|| spec.global_indexes.clone()))
+        .set_global_secondary_indexes(
+            (!spec.global_indexes.is_empty()).then(|| spec.global_indexes.clone()),
+        )
         .send()
         .await?;
     Ok(())

@@ -5,15 +5,18 @@
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use serde_yaml_ng::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("template is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml_ng::Error),
     #[error("template resource {resource}: {problem}")]
@@ -45,8 +48,10 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -54,27 +59,52 @@ impl Template {
         let root: Value = serde_yaml_ng::from_str(text)?;
         let mut routes = Vec::new();
         let mut tables = Vec::new();
-        let resources = root.get("Resources").and_then(Value::as_mapping).into_iter().flatten();
+        let resources = root
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
-            let invalid = |problem: &str| TemplateError::Invalid { resource: name.clone(), problem: problem.to_owned() };
+            let invalid = |problem: &str| TemplateError::Invalid {
+                resource: name.clone(),
+                problem: problem.to_owned(),
+            };
             let properties = resource.get("Properties");
             match resource.get("Type").and_then(Value::as_str) {
                 Some("AWS::Serverless::Function") => {
-                    let code_uri = string_at(properties, &["CodeUri"]).ok_or_else(|| invalid("no CodeUri"))?;
-                    let function = code_uri.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
-                    let events = properties.and_then(|p| p.get("Events")).and_then(Value::as_mapping).into_iter().flatten();
+                    let code_uri =
+                        string_at(properties, &["CodeUri"]).ok_or_else(|| invalid("no CodeUri"))?;
+                    let function = code_uri
+                        .trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let events = properties
+                        .and_then(|p| p.get("Events"))
+                        .and_then(Value::as_mapping)
+                        .into_iter()
+                        .flatten();
                     for (_, event) in events {
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
                         let event_properties = event.get("Properties");
-                        let method = string_at(event_properties, &["Method"]).ok_or_else(|| invalid("HttpApi event without Method"))?;
-                        let path = string_at(event_properties, &["Path"]).ok_or_else(|| invalid("HttpApi event without Path"))?;
-                        routes.push(Route { method: method.to_ascii_uppercase(), path, function: function.clone() });
+                        let method = string_at(event_properties, &["Method"])
+                            .ok_or_else(|| invalid("HttpApi event without Method"))?;
+                        let path = string_at(event_properties, &["Path"])
+                            .ok_or_else(|| invalid("HttpApi event without Path"))?;
+                        routes.push(Route {
+                            method: method.to_ascii_uppercase(),
+                            path,
+                            function: function.clone(),
+                        });
                     }
                 }
-                Some("AWS::DynamoDB::Table") => tables.push(table_spec(&name, properties).map_err(|p| invalid(&p))?),
+                Some("AWS::DynamoDB::Table") => {
+                    tables.push(table_spec(&name, properties).map_err(|p| invalid(&p))?);
+                }
                 _ => {}
             }
         }
@@ -113,7 +143,11 @@ fn table_spec(name: &str, properties: Option<&Value>) -> Result<TableSpec, Strin
     let global_indexes = list(properties, "GlobalSecondaryIndexes")
         .iter()
         .map(|index| {
-            let projection = match index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str) {
+            let projection = match index
+                .get("Projection")
+                .and_then(|p| p.get("ProjectionType"))
+                .and_then(Value::as_str)
+            {
                 Some("KEYS_ONLY") => ProjectionType::KeysOnly,
                 Some("INCLUDE") => ProjectionType::Include,
                 _ => ProjectionType::All,
@@ -126,22 +160,38 @@ fn table_spec(name: &str, properties: Option<&Value>) -> Result<TableSpec, Strin
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
-    Ok(TableSpec { logical_id: name.to_owned(), attributes, key_schema: table_keys, global_indexes })
+    Ok(TableSpec {
+        logical_id: name.to_owned(),
+        attributes,
+        key_schema: table_keys,
+        global_indexes,
+    })
 }
 
 fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value.get(key).and_then(Value::as_sequence).map_or(&[], Vec::as_slice)
+    value
+        .get(key)
+        .and_then(Value::as_sequence)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn field(value: &Value, key: &str) -> Result<String, String> {
-    value.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("missing {key}"))
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("missing {key}"))
 }
 
 fn key_schema(elements: &[Value]) -> Result<Vec<KeySchemaElement>, String> {
     elements
         .iter()
         .map(|k| {
-            let key_type = if field(k, "KeyType")? == "HASH" { KeyType::Hash } else { KeyType::Range };
+            let key_type = if field(k, "KeyType")? == "HASH" {
+                KeyType::Hash
+            } else {
+                KeyType::Range
+            };
             KeySchemaElement::builder()
                 .attribute_name(field(k, "AttributeName")?)
                 .key_type(key_type)
@@ -158,18 +208,26 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn project_template() -> Template {
-        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml")).unwrap()
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"))
+            .unwrap()
     }
 
     #[test]
     fn every_template_route_has_a_handler_and_every_handler_a_route() {
-        let from_template: BTreeSet<(String, String, String)> =
-            project_template().routes.into_iter().map(|r| (r.method, r.path, r.function)).collect();
+        let from_template: BTreeSet<(String, String, String)> = project_template()
+            .routes
+            .into_iter()
+            .map(|r| (r.method, r.path, r.function))
+            .collect();
         let from_code: BTreeSet<(String, String, String)> = Endpoint::ALL
             .into_iter()
             .map(|e| {
                 let (method, path) = e.route();
-                (method.to_string(), path.to_owned(), e.function_name().to_owned())
+                (
+                    method.to_string(),
+                    path.to_owned(),
+                    e.function_name().to_owned(),
+                )
             })
             .collect();
         assert_eq!(from_template, from_code);
@@ -182,7 +240,11 @@ mod tests {
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        let in_template: BTreeSet<String> = project_template().routes.into_iter().map(|r| r.function).collect();
+        let in_template: BTreeSet<String> = project_template()
+            .routes
+            .into_iter()
+            .map(|r| r.function)
+            .collect();
         assert_eq!(crates, in_template);
     }
 
@@ -190,9 +252,20 @@ mod tests {
     fn the_table_keys_match_the_store() {
         let template = project_template();
         let table = &template.tables[0];
-        let indexes: Vec<&str> = table.global_indexes.iter().map(GlobalSecondaryIndex::index_name).collect();
-        assert_eq!(indexes, [shared::store::keys::GSI1, shared::store::keys::GSI2]);
-        let keys: Vec<&str> = table.key_schema.iter().map(KeySchemaElement::attribute_name).collect();
+        let indexes: Vec<&str> = table
+            .global_indexes
+            .iter()
+            .map(GlobalSecondaryIndex::index_name)
+            .collect();
+        assert_eq!(
+            indexes,
+            [shared::store::keys::GSI1, shared::store::keys::GSI2]
+        );
+        let keys: Vec<&str> = table
+            .key_schema
+            .iter()
+            .map(KeySchemaElement::attribute_name)
+            .collect();
         assert_eq!(keys, [shared::store::keys::PK, shared::store::keys::SK]);
     }
 }

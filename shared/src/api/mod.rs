@@ -56,7 +56,11 @@ impl Deps {
             .timeout_config(timeouts)
             .load()
             .await;
-        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
+        Self::with_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(&sdk),
+        )
     }
 
     /// Builds from ready-made clients (the local runner points them at the emulators).

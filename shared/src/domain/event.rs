@@ -497,7 +497,7 @@ impl Event {
     ) -> Result<(), ApiError> {
         let mut errors = Vec::new();
         let mut rule = |field: &str, message: String| {
-            errors.push(FieldError::new(field, field_code::RULE_VIOLATED, message))
+            errors.push(FieldError::new(field, field_code::RULE_VIOLATED, message));
         };
         if self.ends_at <= self.starts_at {
             rule("ends_at", "ends_at must be after starts_at".into());

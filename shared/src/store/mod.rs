@@ -53,7 +53,7 @@ pub struct EventFilter {
     pub venue_id: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// Only published, non-private events (what customers may browse).
+    /// Only published `PUBLIC` events (what customers may browse; unlisted ones need a link).
     pub public_only: bool,
 }
 
@@ -325,10 +325,9 @@ impl Store {
             values.insert(":status".into(), s(status.as_str()));
         }
         if filter.public_only {
-            filters
-                .push("#visibility <> :private AND NOT (#status IN (:draft, :review, :approved))");
+            filters.push("#visibility = :public AND NOT (#status IN (:draft, :review, :approved))");
             values.extend([
-                (":private".to_owned(), s("PRIVATE")),
+                (":public".to_owned(), s("PUBLIC")),
                 (":draft".to_owned(), s(EventStatus::Draft.as_str())),
                 (":review".to_owned(), s(EventStatus::Review.as_str())),
                 (":approved".to_owned(), s(EventStatus::Approved.as_str())),

@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests: whole flows over HTTP against DynamoDB Local and moto, started by the
+//! tests themselves (see `harness`).
+
+mod auth;
+mod errors;
+mod events;
+mod harness;
+mod lifecycle;
+mod tenancy;
+mod venues;

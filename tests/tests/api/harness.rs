@@ -1,0 +1,270 @@
+//! The stack under test, started once per test run: DynamoDB Local and moto on free loopback
+//! ports, a fresh table created from the SAM template, and the local gateway in front of the
+//! real handlers. Every test gets a tenant of its own, so tests never see each other's data.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use local_runner::emulators::{Emulators, Installation};
+use local_runner::server::Gateway;
+use local_runner::template::Template;
+use local_runner::token::DevClaims;
+use local_runner::{create_table, emulator_clients, local_config};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use shared::api::Deps;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+pub struct Stack {
+    pub base_url: String,
+    pub table: String,
+    pub emulators: Emulators,
+}
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn template() -> Template {
+    Template::load(&project_root().join("infra/template.yaml")).expect("the template parses")
+}
+
+/// The shared stack; it lives until the test binary exits (the emulators' watchdogs then stop them).
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let emulators = Installation {
+            project_root: project_root(),
+        }
+        .start(0, 0)
+        .expect("emulators start (run `make tools` first)");
+        let table = format!("events-test-{}", Uuid::now_v7());
+        let (dynamodb_endpoint, sqs_endpoint) =
+            (emulators.dynamodb.endpoint(), emulators.sqs.endpoint());
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let table_name = table.clone();
+        // The server gets a runtime of its own: each #[tokio::test] runtime ends with its test.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (dynamodb, sqs) = emulator_clients(&dynamodb_endpoint, &sqs_endpoint);
+                let template = template();
+                create_table(&dynamodb, &template.tables[0], &table_name)
+                    .await
+                    .expect("table created");
+                let deps =
+                    Deps::with_clients(&local_config(&table_name).unwrap(), dynamodb, sqs).unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                sender
+                    .send(format!("http://{}", listener.local_addr().unwrap()))
+                    .unwrap();
+                let gateway = Arc::new(Gateway::new(&template.routes, deps).unwrap());
+                gateway.serve(listener).await.unwrap();
+            });
+        });
+        let base_url = receiver.recv().expect("the gateway starts");
+        Stack {
+            base_url,
+            table,
+            emulators,
+        }
+    })
+}
+
+/// Serves `deps` on a fresh port for the rest of the calling test (for tests that need a
+/// differently wired stack, such as a missing table or an unreachable queue service).
+pub async fn serve_with(deps: Deps) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
+    tokio::spawn(gateway.serve(listener));
+    url
+}
+
+/// A tenant of its own on the shared stack.
+#[derive(Clone)]
+pub struct Tenant {
+    pub id: Uuid,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl Tenant {
+    pub fn new() -> Self {
+        Self::at(stack().base_url.clone())
+    }
+
+    pub fn at(base_url: String) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            base_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn token(&self, role: &str, sub: &str) -> String {
+        DevClaims::new(role, self.id, sub, 600).sign()
+    }
+
+    pub fn admin(&self) -> Client {
+        self.user("admin", "admin-1")
+    }
+
+    pub fn organizer(&self) -> Client {
+        self.user("organizer", "organizer-1")
+    }
+
+    pub fn customer(&self) -> Client {
+        self.user("customer", "customer-1")
+    }
+
+    pub fn user(&self, role: &str, sub: &str) -> Client {
+        self.with_header(Some(format!("Bearer {}", self.token(role, sub))))
+    }
+
+    pub fn with_header(&self, authorization: Option<String>) -> Client {
+        Client {
+            base_url: self.base_url.clone(),
+            http: self.http.clone(),
+            authorization,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base_url: String,
+    http: reqwest::Client,
+    authorization: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// The `field` of each entry of `errors[]`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.text);
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(
+            content_type,
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+    }
+}
+
+impl Client {
+    pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the stack answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(body.to_string())).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(body.to_string())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Creates a venue and returns it; panics with the reply if that fails.
+    pub async fn venue(&self, capacity: u32) -> Value {
+        let reply = self
+            .post("/api/v1/venues", &json!({ "name": "Main Hall", "capacity": capacity, "timezone": "America/New_York" }))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["venue"].clone()
+    }
+
+    /// Creates an event at `venue`, starting in `days`, with `extra` fields merged in.
+    pub async fn event(&self, venue: &Value, name: &str, days: i64, extra: Value) -> Value {
+        let reply = self
+            .post("/api/v1/events", &event_body(venue, name, days, extra))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["event"].clone()
+    }
+}
+
+pub fn event_body(venue: &Value, name: &str, days: i64, extra: Value) -> Value {
+    let starts = Utc::now() + Duration::days(days);
+    let mut body = json!({
+        "name": name,
+        "venue_id": venue["id"],
+        "starts_at": rfc3339(starts),
+        "ends_at": rfc3339(starts + Duration::hours(3)),
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    body
+}
+
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn id(value: &Value) -> &str {
+    value["id"].as_str().expect("has an id")
+}
