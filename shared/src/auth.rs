@@ -194,7 +194,14 @@ impl TokenVerifier {
         if !jwks.cache.read().await.keys.iter().any(matches) {
             jwks.refresh().await?;
         }
-        for key in jwks.cache.read().await.keys.iter().filter(|k| matches(k)) {
+        let cache = jwks.cache.read().await;
+        if cache.keys.is_empty() {
+            // Never fetched successfully (and throttled): an outage, not a bad token.
+            return Err(AuthError::KeysUnavailable(
+                "no signing keys fetched yet".into(),
+            ));
+        }
+        for key in cache.keys.iter().filter(|k| matches(k)) {
             match decode::<Claims>(token, &key.key, validation) {
                 Ok(data) => return Ok(data.claims),
                 Err(e) => last_error = AuthError::Rejected(e.to_string()),

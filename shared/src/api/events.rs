@@ -1,6 +1,5 @@
 //! Event endpoints: create, read, list, update (with the lifecycle), publish, soft delete.
 
-use chrono::Utc;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -22,7 +21,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let input: EventInput = parse_body(req)?;
     let changes = input.validate(InputKind::Create)?;
     let venue = load_venue(caller, changes.venue_id.expect("required on create")).await?;
-    let now = Utc::now();
+    let now = crate::domain::now();
     let event = Event::create(
         Uuid::now_v7(),
         changes,
@@ -120,7 +119,7 @@ pub async fn delete(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let id = path_id(req, "event_id")?;
     for _ in 0..WRITE_ATTEMPTS {
         let current = load_managed(caller, id).await?;
-        let now = Utc::now();
+        let now = crate::domain::now();
         let event = &current.event;
         if matches!(
             event.status,
@@ -186,7 +185,7 @@ async fn change(
         if changes.version.is_some_and(|v| v != before.version) {
             return Err(version_conflict(before.version));
         }
-        let now = Utc::now();
+        let now = crate::domain::now();
         let mut next = before.with_changes(changes, now);
         if let Some(status) = changes.status
             && (status != before.status || status_request == StatusRequest::Always)

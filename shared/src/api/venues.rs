@@ -1,6 +1,5 @@
 //! Venue endpoints.
 
-use chrono::Utc;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -17,7 +16,11 @@ const UPDATE_ATTEMPTS: usize = 3;
 pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let input: CreateVenue = parse_body(req)?;
-    let venue = input.into_venue(Uuid::now_v7(), &caller.principal.user_id, Utc::now())?;
+    let venue = input.into_venue(
+        Uuid::now_v7(),
+        &caller.principal.user_id,
+        crate::domain::now(),
+    )?;
     caller
         .deps
         .store
@@ -62,7 +65,7 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let update: UpdateVenue = parse_body(req)?;
     for _ in 0..UPDATE_ATTEMPTS {
         let current = load(caller, id).await?;
-        let next = update.apply_to(&current, Utc::now())?;
+        let next = update.apply_to(&current, crate::domain::now())?;
         if caller
             .deps
             .store

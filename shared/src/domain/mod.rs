@@ -3,3 +3,10 @@
 pub mod event;
 pub mod fields;
 pub mod venue;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// The current time at millisecond precision, the precision every stored timestamp has.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}

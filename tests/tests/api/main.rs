@@ -6,5 +6,7 @@ mod errors;
 mod events;
 mod harness;
 mod lifecycle;
+mod samples;
+mod signing_keys;
 mod tenancy;
 mod venues;
