@@ -301,4 +301,31 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_openapi_file_documents_exactly_the_template_routes() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/openapi.yaml"),
+        )
+        .unwrap();
+        let openapi: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, operations) in openapi["paths"].as_mapping().unwrap() {
+            for (method, _) in operations.as_mapping().unwrap() {
+                let method = method.as_str().unwrap();
+                if method != "parameters" {
+                    documented.insert((
+                        method.to_ascii_uppercase(),
+                        path.as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+        let routed: BTreeSet<(String, String)> = project_template()
+            .routes
+            .into_iter()
+            .map(|r| (r.method, r.path))
+            .collect();
+        assert_eq!(documented, routed);
+    }
 }
