@@ -1,10 +1,8 @@
 //! Cross-cutting behaviour: body limits, path ids, headers, and failures that must not leak.
 
 use serde_json::json;
-use shared::api::Deps;
 
 use crate::harness::{Tenant, serve_with, stack};
-use local_runner::{emulator_clients, local_config};
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_refused() {
@@ -71,14 +69,8 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn internal_failures_say_nothing_about_internals() {
-    let stack = stack();
-    let (dynamodb, sqs) = emulator_clients(
-        &stack.emulators.dynamodb.endpoint(),
-        &stack.emulators.sqs.endpoint(),
-    );
     let missing_table = "no-such-table-7f3a";
-    let deps = Deps::with_clients(&local_config(missing_table).unwrap(), dynamodb, sqs).unwrap();
-    let tenant = Tenant::at(serve_with(deps).await);
+    let tenant = Tenant::at(serve_with(stack().deps(missing_table, None)).await);
     let reply = tenant.admin().get("/api/v1/venues").await;
     reply.assert_problem(500, "INTERNAL_ERROR");
     for secret in [
@@ -111,11 +103,10 @@ async fn health_reports_an_unreachable_queue_service() {
         .local_addr()
         .unwrap()
         .port();
-    let (dynamodb, sqs) = emulator_clients(
-        &stack.emulators.dynamodb.endpoint(),
-        &format!("http://127.0.0.1:{closed_port}"),
+    let deps = stack.deps(
+        &stack.table,
+        Some(&format!("http://127.0.0.1:{closed_port}")),
     );
-    let deps = Deps::with_clients(&local_config(&stack.table).unwrap(), dynamodb, sqs).unwrap();
     let reply = Tenant::at(serve_with(deps).await)
         .with_header(None)
         .get("/health")

@@ -78,6 +78,17 @@ pub fn stack() -> &'static Stack {
     })
 }
 
+impl Stack {
+    /// Handler dependencies on the shared emulators, for `table` and optionally another SQS
+    /// endpoint (to wire a stack differently from the shared one).
+    pub fn deps(&self, table: &str, sqs_endpoint: Option<&str>) -> Deps {
+        let sqs_endpoint =
+            sqs_endpoint.map_or_else(|| self.emulators.sqs.endpoint(), str::to_owned);
+        let (dynamodb, sqs) = emulator_clients(&self.emulators.dynamodb.endpoint(), &sqs_endpoint);
+        Deps::with_clients(&local_config(table).unwrap(), dynamodb, sqs).unwrap()
+    }
+}
+
 /// Serves `deps` on a fresh port for the rest of the calling test (for tests that need a
 /// differently wired stack, such as a missing table or an unreachable queue service).
 pub async fn serve_with(deps: Deps) -> String {

@@ -1,10 +1,9 @@
 //! The sample events in `events/` are real API Gateway v2 payloads: each one, fed to its
 //! function's handler exactly as Lambda would, reaches that handler and gets a sensible answer.
 
-use shared::api::{Deps, Endpoint};
+use shared::api::Endpoint;
 
 use crate::harness::{project_root, stack};
-use local_runner::{emulator_clients, local_config};
 
 fn expected_status(endpoint: Endpoint) -> u16 {
     match endpoint {
@@ -24,11 +23,7 @@ fn expected_status(endpoint: Endpoint) -> u16 {
 #[tokio::test]
 async fn every_sample_event_reaches_its_handler() {
     let stack = stack();
-    let (dynamodb, sqs) = emulator_clients(
-        &stack.emulators.dynamodb.endpoint(),
-        &stack.emulators.sqs.endpoint(),
-    );
-    let deps = Deps::with_clients(&local_config(&stack.table).unwrap(), dynamodb, sqs).unwrap();
+    let deps = stack.deps(&stack.table, None);
     for endpoint in Endpoint::ALL {
         let file = project_root().join(format!("events/{}.json", endpoint.function_name()));
         let json =
