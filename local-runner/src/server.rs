@@ -23,7 +23,7 @@ const GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
     routes: Vec<(Route, Endpoint)>,
-    deps: Deps,
+    deps: Arc<Deps>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,17 +35,17 @@ pub struct UnknownFunction {
 }
 
 impl Gateway {
-    pub fn new(routes: &[Route], deps: Deps) -> Result<Self, UnknownFunction> {
+    pub fn new(routes: &[Route], deps: Arc<Deps>) -> Result<Self, UnknownFunction> {
         let routes = routes
             .iter()
             .map(|route| {
-                Endpoint::from_function_name(&route.function)
-                    .map(|e| (route.clone(), e))
-                    .ok_or_else(|| UnknownFunction {
+                Endpoint::from_function_name(&route.function).map(|e| (route.clone(), e)).ok_or_else(|| {
+                    UnknownFunction {
                         method: route.method.clone(),
                         path: route.path.clone(),
                         function: route.function.clone(),
-                    })
+                    }
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { routes, deps })
@@ -58,18 +58,10 @@ impl Gateway {
     /// Serves until the listener fails or the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         let app = axum::Router::new().fallback(dispatch).with_state(self);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
     }
 
-    fn find(
-        &self,
-        method: &Method,
-        path: &str,
-    ) -> Option<(&Route, Endpoint, BTreeMap<String, String>)> {
+    fn find(&self, method: &Method, path: &str) -> Option<(&Route, Endpoint, BTreeMap<String, String>)> {
         self.routes.iter().find_map(|(route, endpoint)| {
             if route.method != method.as_str() {
                 return None;
@@ -109,12 +101,7 @@ async fn dispatch(
 /// API Gateway's own answers, for requests that never reach a function.
 fn gateway_error(status: StatusCode, message: &str) -> axum::response::Response {
     let body = json!({ "message": message }).to_string();
-    (
-        status,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Matches `/api/v1/events/{event_id}` against a concrete path, capturing the parameters.
@@ -137,9 +124,7 @@ fn match_path(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
 }
 
 fn percent_decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
 /// The HTTP API payload format 2.0, as API Gateway builds it.
@@ -156,10 +141,7 @@ fn gateway_event(
     let mut header_map: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        header_map
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| *v = format!("{v},{value}"))
-            .or_insert(value);
+        header_map.entry(name.as_str().to_owned()).and_modify(|v| *v = format!("{v},{value}")).or_insert(value);
     }
     // API Gateway joins repeated query parameters with commas.
     let raw_query = uri.query().unwrap_or_default();
@@ -175,10 +157,7 @@ fn gateway_event(
     } else {
         match std::str::from_utf8(body) {
             Ok(text) => (Value::String(text.to_owned()), false),
-            Err(_) => (
-                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
-                true,
-            ),
+            Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
         }
     };
     let now = Utc::now();
@@ -229,9 +208,6 @@ mod tests {
         assert!(match_path("/api/v1/events/{event_id}", "/api/v1/events").is_none());
         assert!(match_path("/api/v1/events/{event_id}", "/api/v1/events/abc/publish").is_none());
         assert!(match_path("/api/v1/events", "/api/v1/venues").is_none());
-        assert_eq!(
-            match_path("/api/v1/venues/{venue_id}", "/api/v1/venues/a%20b").unwrap()["venue_id"],
-            "a b"
-        );
+        assert_eq!(match_path("/api/v1/venues/{venue_id}", "/api/v1/venues/a%20b").unwrap()["venue_id"], "a b");
     }
 }

@@ -112,37 +112,23 @@ impl TokenVerifier {
             }),
             None => None,
         };
-        Ok(Self {
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            static_keys,
-            jwks,
-        })
+        Ok(Self { issuer: config.issuer.clone(), audience: config.audience.clone(), static_keys, jwks })
     }
 
     /// Verifies the `Authorization` header's bearer token and returns who is calling.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header
             .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, token)| {
-                scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
-            })
+            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
             .map(|(_, token)| token.trim())
             .ok_or(AuthError::MissingBearer)?;
         self.verify(token).await
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let header =
-            decode_header(token).map_err(|e| AuthError::Rejected(format!("header: {e}")))?;
-        if !matches!(
-            header.alg,
-            Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256
-        ) {
-            return Err(AuthError::Rejected(format!(
-                "algorithm {:?} not allowed",
-                header.alg
-            )));
+        let header = decode_header(token).map_err(|e| AuthError::Rejected(format!("header: {e}")))?;
+        if !matches!(header.alg, Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256) {
+            return Err(AuthError::Rejected(format!("algorithm {:?} not allowed", header.alg)));
         }
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECONDS;
@@ -152,20 +138,14 @@ impl TokenVerifier {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
 
-        let claims = self
-            .decode_with_matching_key(token, header.alg, header.kid.as_deref(), &validation)
-            .await?;
+        let claims = self.decode_with_matching_key(token, header.alg, header.kid.as_deref(), &validation).await?;
         if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
             return Err(AuthError::Rejected("sub is empty or too long".into()));
         }
         if claims.token_type.as_deref().is_some_and(|t| t != "access") {
             return Err(AuthError::Rejected("token type is not access".into()));
         }
-        Ok(Principal {
-            user_id: claims.sub,
-            tenant_id: claims.tenant_id,
-            role: claims.role.unwrap_or(Role::Customer),
-        })
+        Ok(Principal { user_id: claims.sub, tenant_id: claims.tenant_id, role: claims.role.unwrap_or(Role::Customer) })
     }
 
     async fn decode_with_matching_key(
@@ -175,9 +155,7 @@ impl TokenVerifier {
         kid: Option<&str>,
         validation: &Validation,
     ) -> Result<Claims, AuthError> {
-        let matches = |key: &VerificationKey| {
-            key.algorithm == alg && (kid.is_none() || key.kid.as_deref() == kid)
-        };
+        let matches = |key: &VerificationKey| key.algorithm == alg && (kid.is_none() || key.kid.as_deref() == kid);
         let mut last_error = AuthError::Rejected(format!("no key for algorithm {alg:?}"));
         for key in self.static_keys.iter().filter(|k| k.algorithm == alg) {
             match decode::<Claims>(token, &key.key, validation) {
@@ -197,9 +175,7 @@ impl TokenVerifier {
         let cache = jwks.cache.read().await;
         if cache.keys.is_empty() {
             // Never fetched successfully (and throttled): an outage, not a bad token.
-            return Err(AuthError::KeysUnavailable(
-                "no signing keys fetched yet".into(),
-            ));
+            return Err(AuthError::KeysUnavailable("no signing keys fetched yet".into()));
         }
         for key in cache.keys.iter().filter(|k| matches(k)) {
             match decode::<Claims>(token, &key.key, validation) {
@@ -214,10 +190,7 @@ impl TokenVerifier {
 impl Jwks {
     async fn refresh(&self) -> Result<(), AuthError> {
         let mut cache = self.cache.write().await;
-        if cache
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH)
-        {
+        if cache.fetched_at.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH) {
             return Ok(());
         }
         cache.fetched_at = Some(Instant::now());
@@ -238,23 +211,11 @@ impl Jwks {
 
 fn key_from_pem(pem: &[u8]) -> Result<VerificationKey, AuthError> {
     if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-        return Ok(VerificationKey {
-            kid: None,
-            algorithm: Algorithm::RS256,
-            key,
-        });
+        return Ok(VerificationKey { kid: None, algorithm: Algorithm::RS256, key });
     }
     DecodingKey::from_ec_pem(pem)
-        .map(|key| VerificationKey {
-            kid: None,
-            algorithm: Algorithm::ES256,
-            key,
-        })
-        .map_err(|e| {
-            AuthError::KeysUnavailable(format!(
-                "JWT_PUBLIC_KEY is neither an RSA nor an EC key: {e}"
-            ))
-        })
+        .map(|key| VerificationKey { kid: None, algorithm: Algorithm::ES256, key })
+        .map_err(|e| AuthError::KeysUnavailable(format!("JWT_PUBLIC_KEY is neither an RSA nor an EC key: {e}")))
 }
 
 /// The RS256 and ES256 (P-256) signing keys of a JWKS; other keys are ignored.
@@ -272,11 +233,7 @@ fn keys_from_jwks(set: &JwkSet) -> Vec<VerificationKey> {
                 _ => return None,
             };
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some(VerificationKey {
-                kid: jwk.common.key_id.clone(),
-                algorithm,
-                key,
-            })
+            Some(VerificationKey { kid: jwk.common.key_id.clone(), algorithm, key })
         })
         .collect()
 }
@@ -305,12 +262,7 @@ mod tests {
     }
 
     fn token(claims: &serde_json::Value) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
     }
 
     fn claims() -> serde_json::Value {
@@ -359,18 +311,8 @@ mod tests {
     #[tokio::test]
     async fn the_bearer_scheme_is_required() {
         let t = token(&claims());
-        assert!(
-            verifier()
-                .verify_header(Some(&format!("Bearer {t}")))
-                .await
-                .is_ok()
-        );
-        assert!(
-            verifier()
-                .verify_header(Some(&format!("Basic {t}")))
-                .await
-                .is_err()
-        );
+        assert!(verifier().verify_header(Some(&format!("Bearer {t}"))).await.is_ok());
+        assert!(verifier().verify_header(Some(&format!("Basic {t}"))).await.is_err());
         assert!(verifier().verify_header(Some(&t)).await.is_err());
         assert!(verifier().verify_header(None).await.is_err());
     }

@@ -31,6 +31,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Key for signing pagination cursors, so they cannot be forged or moved between lists.
     pub cursor_secret: Vec<u8>,
+    /// The SQS queue that expires holds on time (delay messages); absent where unused.
+    pub expiry_queue_url: Option<String>,
     /// How soon an event may start, at the earliest, when created or moved.
     pub event_min_lead: Duration,
     /// How far ahead an event may start, at the latest.
@@ -57,8 +59,7 @@ impl Config {
         if jwt.hs256_secret.is_none() && jwt.public_key_pem.is_none() && jwt.jwks_url.is_none() {
             return Err(ConfigError::Invalid {
                 name: "JWT_JWKS_URL",
-                reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set"
-                    .into(),
+                reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set".into(),
             });
         }
         let cursor_secret = required("CURSOR_SECRET")?.into_bytes();
@@ -72,25 +73,19 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             jwt,
             cursor_secret,
+            expiry_queue_url: lookup("EXPIRY_QUEUE_URL"),
             event_min_lead: Duration::hours(hours(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
             event_max_ahead: Duration::days(hours(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
         })
     }
 }
 
-fn hours(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: i64,
-) -> Result<i64, ConfigError> {
+fn hours(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: i64) -> Result<i64, ConfigError> {
     lookup(name).map_or(Ok(default), |raw| {
         raw.parse::<i64>()
             .ok()
             .filter(|v| (0..=100_000).contains(v))
-            .ok_or_else(|| ConfigError::Invalid {
-                name,
-                reason: format!("expected a whole number, got {raw:?}"),
-            })
+            .ok_or_else(|| ConfigError::Invalid { name, reason: format!("expected a whole number, got {raw:?}") })
     })
 }
 
@@ -100,10 +95,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |name| map.get(name).cloned()
     }
 
@@ -124,27 +116,14 @@ mod tests {
 
     #[test]
     fn a_deployment_without_any_token_key_is_refused() {
-        let pairs: Vec<_> = BASE
-            .iter()
-            .copied()
-            .filter(|(k, _)| *k != "JWT_HS256_SECRET")
-            .collect();
-        assert!(matches!(
-            Config::from_lookup(lookup(&pairs)),
-            Err(ConfigError::Invalid { .. })
-        ));
+        let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != "JWT_HS256_SECRET").collect();
+        assert!(matches!(Config::from_lookup(lookup(&pairs)), Err(ConfigError::Invalid { .. })));
     }
 
     #[test]
     fn a_short_cursor_secret_is_refused() {
         let mut pairs = BASE.to_vec();
         pairs[4] = ("CURSOR_SECRET", "short");
-        assert!(matches!(
-            Config::from_lookup(lookup(&pairs)),
-            Err(ConfigError::Invalid {
-                name: "CURSOR_SECRET",
-                ..
-            })
-        ));
+        assert!(matches!(Config::from_lookup(lookup(&pairs)), Err(ConfigError::Invalid { name: "CURSOR_SECRET", .. })));
     }
 }

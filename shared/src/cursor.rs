@@ -26,50 +26,29 @@ pub struct CursorCodec {
 
 impl CursorCodec {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self {
-            secret: secret.into(),
-        }
+        Self { secret: secret.into() }
     }
 
     pub fn encode(&self, scope: &str, key: &PageKey) -> String {
-        let strings: BTreeMap<&str, &str> = key
-            .iter()
-            .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.as_str(), s.as_str())))
-            .collect();
+        let strings: BTreeMap<&str, &str> =
+            key.iter().filter_map(|(name, value)| value.as_s().ok().map(|s| (name.as_str(), s.as_str()))).collect();
         let payload = serde_json::to_vec(&strings).expect("a map of strings serializes");
         let tag = self.mac(scope, &payload).finalize().into_bytes();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(tag)
-        )
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
     }
 
     pub fn decode(&self, scope: &str, cursor: &str) -> Result<PageKey, ApiError> {
-        let invalid = || {
-            ApiError::bad_field(
-                "cursor",
-                field_code::INVALID_VALUE,
-                "cursor is invalid for this list",
-            )
-        };
+        let invalid = || ApiError::bad_field("cursor", field_code::INVALID_VALUE, "cursor is invalid for this list");
         let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-        self.mac(scope, &payload)
-            .verify_slice(&tag)
-            .map_err(|_| invalid())?;
-        let strings: BTreeMap<String, String> =
-            serde_json::from_slice(&payload).map_err(|_| invalid())?;
-        Ok(strings
-            .into_iter()
-            .map(|(name, value)| (name, AttributeValue::S(value)))
-            .collect())
+        self.mac(scope, &payload).verify_slice(&tag).map_err(|_| invalid())?;
+        let strings: BTreeMap<String, String> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        Ok(strings.into_iter().map(|(name, value)| (name, AttributeValue::S(value))).collect())
     }
 
     fn mac(&self, scope: &str, payload: &[u8]) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         // Length-prefix the scope so no scope/payload split can collide with another.
         mac.update(&(scope.len() as u64).to_be_bytes());
         mac.update(scope.as_bytes());
@@ -112,10 +91,7 @@ mod tests {
         let mut forged: BTreeMap<String, String> =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         forged.insert("PK".into(), "T#b#VENUES".into());
-        let forged = format!(
-            "{}.{tag}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap())
-        );
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap()));
         assert!(codec.decode("s", &forged).is_err());
         assert!(codec.decode("s", "garbage").is_err());
         assert!(codec.decode("s", "").is_err());

@@ -18,11 +18,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -57,7 +53,10 @@ pub enum ApiError {
     NotFound,
     /// A 409 with a rule-specific code such as `DUPLICATE_EVENT`.
     #[error("conflict {code}: {detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: &'static str, detail: String, errors: Vec<FieldError> },
+    /// A 410 with a rule-specific code such as `RESERVATION_EXPIRED`.
+    #[error("gone {code}: {detail}")]
+    Gone { code: &'static str, detail: String },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("service unavailable: {0}")]
@@ -67,27 +66,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_field(
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn bad_field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest(vec![FieldError::new(field, code, message)])
     }
 
     pub fn rule(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Unprocessable(vec![FieldError::new(
-            field,
-            field_code::RULE_VIOLATED,
-            message,
-        )])
+        Self::Unprocessable(vec![FieldError::new(field, field_code::RULE_VIOLATED, message)])
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into(), errors: Vec::new() }
+    }
+
+    /// A 409 that names what it concerns, e.g. the ticket types that sold out.
+    pub fn conflict_about(code: &'static str, detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self::Conflict { code, detail: detail.into(), errors }
     }
 
     pub fn internal(source: impl Into<Source>) -> Self {
@@ -102,6 +95,7 @@ impl ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,7 +108,7 @@ impl ApiError {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
-            Self::Conflict { code, .. } => code,
+            Self::Conflict { code, .. } | Self::Gone { code, .. } => code,
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -125,49 +119,29 @@ impl ApiError {
     pub fn to_problem(&self, request_id: &str) -> Problem {
         let status = self.status();
         let (title, detail, errors) = match self {
-            Self::BadRequest(errors) => (
-                "Invalid request",
-                "The request is malformed; see errors.".to_owned(),
-                Some(errors.clone()),
-            ),
+            Self::BadRequest(errors) => {
+                ("Invalid request", "The request is malformed; see errors.".to_owned(), Some(errors.clone()))
+            }
             Self::Unprocessable(errors) => (
                 "Request breaks a rule",
                 "The request is well-formed but breaks a business rule; see errors.".to_owned(),
                 Some(errors.clone()),
             ),
-            Self::Unauthorized => (
-                "Unauthorized",
-                "Missing or invalid credentials.".to_owned(),
-                None,
-            ),
-            Self::Forbidden => (
-                "Forbidden",
-                "You are not allowed to do this.".to_owned(),
-                None,
-            ),
+            Self::Unauthorized => ("Unauthorized", "Missing or invalid credentials.".to_owned(), None),
+            Self::Forbidden => ("Forbidden", "You are not allowed to do this.".to_owned(), None),
             Self::NotFound => ("Not found", "No such resource.".to_owned(), None),
-            Self::Conflict { detail, .. } => ("Conflict", detail.clone(), None),
-            Self::PayloadTooLarge => (
-                "Payload too large",
-                "The request body exceeds 64 KiB.".to_owned(),
-                None,
-            ),
-            Self::Unavailable(_) => (
-                "Service unavailable",
-                "The service is temporarily unavailable; retry later.".to_owned(),
-                None,
-            ),
-            Self::Internal(_) => (
-                "Internal error",
-                "Something went wrong on our side.".to_owned(),
-                None,
-            ),
+            Self::Conflict { detail, errors, .. } => {
+                ("Conflict", detail.clone(), (!errors.is_empty()).then(|| errors.clone()))
+            }
+            Self::Gone { detail, .. } => ("Gone", detail.clone(), None),
+            Self::PayloadTooLarge => ("Payload too large", "The request body exceeds 64 KiB.".to_owned(), None),
+            Self::Unavailable(_) => {
+                ("Service unavailable", "The service is temporarily unavailable; retry later.".to_owned(), None)
+            }
+            Self::Internal(_) => ("Internal error", "Something went wrong on our side.".to_owned(), None),
         };
         Problem {
-            problem_type: format!(
-                "/problems/{}",
-                self.code().to_ascii_lowercase().replace('_', "-")
-            ),
+            problem_type: format!("/problems/{}", self.code().to_ascii_lowercase().replace('_', "-")),
             title,
             status: status.as_u16(),
             detail,

@@ -25,11 +25,7 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 pub fn parse_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes = body_bytes(req);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_field(
-            "body",
-            field_code::REQUIRED,
-            "a JSON object body is required",
-        ));
+        return Err(ApiError::bad_field("body", field_code::REQUIRED, "a JSON object body is required"));
     }
     parse_json(bytes)
 }
@@ -41,13 +37,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         ApiError::BadRequest(vec![field_error_from_serde(&path, error.inner())])
     })?;
-    deserializer.end().map_err(|_| {
-        ApiError::bad_field(
-            "body",
-            field_code::INVALID_FORMAT,
-            "trailing data after JSON",
-        )
-    })?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::bad_field("body", field_code::INVALID_FORMAT, "trailing data after JSON"))?;
     Ok(value)
 }
 
@@ -55,40 +47,21 @@ fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
     let path = if path == "." { "" } else { path };
     let join = |name: &str| {
         if path.is_empty() || path == name || path.ends_with(&format!(".{name}")) {
-            if path.is_empty() {
-                name.to_owned()
-            } else {
-                path.to_owned()
-            }
+            if path.is_empty() { name.to_owned() } else { path.to_owned() }
         } else {
             format!("{path}.{name}")
         }
     };
     if !error.is_data() {
-        return FieldError::new(
-            "body",
-            field_code::INVALID_FORMAT,
-            "the body is not valid JSON",
-        );
+        return FieldError::new("body", field_code::INVALID_FORMAT, "the body is not valid JSON");
     }
     // serde_json's data errors end in " at line L column C", which says nothing to a client.
     let message = error.to_string();
-    let message = message
-        .rsplit_once(" at line ")
-        .map_or(message.as_str(), |(head, _)| head)
-        .to_owned();
+    let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(head, _)| head).to_owned();
     if let Some(name) = backticked(&message, "unknown field `") {
-        FieldError::new(
-            join(name),
-            field_code::UNEXPECTED_PROPERTY,
-            format!("unknown field `{name}`"),
-        )
+        FieldError::new(join(name), field_code::UNEXPECTED_PROPERTY, format!("unknown field `{name}`"))
     } else if let Some(name) = backticked(&message, "missing field `") {
-        FieldError::new(
-            join(name),
-            field_code::REQUIRED,
-            format!("`{name}` is required"),
-        )
+        FieldError::new(join(name), field_code::REQUIRED, format!("`{name}` is required"))
     } else if message.starts_with("invalid type") {
         FieldError::new(or_body(path), field_code::INVALID_TYPE, message)
     } else {
@@ -97,11 +70,7 @@ fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
 }
 
 fn or_body(path: &str) -> String {
-    if path.is_empty() {
-        "body".to_owned()
-    } else {
-        path.to_owned()
-    }
+    if path.is_empty() { "body".to_owned() } else { path.to_owned() }
 }
 
 fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
@@ -110,24 +79,24 @@ fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A path parameter that must be a hyphenated UUID; anything else is a 400.
 pub fn path_id(req: &Request, name: &str) -> Result<Uuid, ApiError> {
-    let raw = req
-        .path_parameters_ref()
-        .and_then(|p| p.first(name))
-        .unwrap_or_default()
-        .to_owned();
+    let raw = req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_owned();
     parse_uuid(name, &raw)
+}
+
+/// A path parameter taken as text (user ids come from the identity provider, not from us).
+pub fn path_text(req: &Request, name: &str) -> Result<String, ApiError> {
+    let raw = req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default();
+    if raw.is_empty() || raw.len() > 255 {
+        return Err(ApiError::bad_field(name, field_code::INVALID_VALUE, "must be 1 to 255 characters"));
+    }
+    Ok(raw.to_owned())
 }
 
 pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     if raw.len() != 36 {
-        return Err(ApiError::bad_field(
-            field,
-            field_code::INVALID_FORMAT,
-            "must be a UUID",
-        ));
+        return Err(ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"));
     }
-    Uuid::try_parse(raw)
-        .map_err(|_| ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"))
+    Uuid::try_parse(raw).map_err(|_| ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"))
 }
 
 /// Query-string parameters, restricted to the ones a route knows (a typo is a 400, not ignored).
@@ -140,25 +109,13 @@ impl Query {
         if let Some(map) = req.query_string_parameters_ref() {
             for (name, value) in map.iter() {
                 if !allowed.contains(&name) {
-                    errors.push(FieldError::new(
-                        name,
-                        field_code::UNEXPECTED_PROPERTY,
-                        "unknown query parameter",
-                    ));
+                    errors.push(FieldError::new(name, field_code::UNEXPECTED_PROPERTY, "unknown query parameter"));
                 } else if values.insert(name.to_owned(), value.to_owned()).is_some() {
-                    errors.push(FieldError::new(
-                        name,
-                        field_code::INVALID_VALUE,
-                        "given more than once",
-                    ));
+                    errors.push(FieldError::new(name, field_code::INVALID_VALUE, "given more than once"));
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(Self(values))
-        } else {
-            Err(ApiError::BadRequest(errors))
-        }
+        if errors.is_empty() { Ok(Self(values)) } else { Err(ApiError::BadRequest(errors)) }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -168,16 +125,9 @@ impl Query {
     /// `?limit=`: 1–100, default 20.
     pub fn limit(&self) -> Result<usize, ApiError> {
         self.get("limit").map_or(Ok(DEFAULT_PAGE_SIZE), |raw| {
-            raw.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_field(
-                        "limit",
-                        field_code::OUT_OF_RANGE,
-                        "limit must be a whole number from 1 to 100",
-                    )
-                })
+            raw.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
+                ApiError::bad_field("limit", field_code::OUT_OF_RANGE, "limit must be a whole number from 1 to 100")
+            })
         })
     }
 }
@@ -186,10 +136,7 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     let body = serde_json::to_string(body).expect("response types serialize");
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -201,10 +148,7 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
 
 pub fn problem_response(error: &ApiError, request_id: &str) -> Response<Body> {
     let mut response = json_response(error.status(), &error.to_problem(request_id));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }
 
@@ -239,39 +183,24 @@ mod tests {
     #[test]
     fn unknown_fields_are_named_with_their_path() {
         let top = first_error(r#"{"name":"a","color":"red"}"#);
-        assert_eq!(
-            (top.field.as_str(), top.code),
-            ("color", field_code::UNEXPECTED_PROPERTY)
-        );
+        assert_eq!((top.field.as_str(), top.code), ("color", field_code::UNEXPECTED_PROPERTY));
         let nested = first_error(r#"{"name":"a","address":{"city":"x","zip":"1"}}"#);
-        assert_eq!(
-            (nested.field.as_str(), nested.code),
-            ("address.zip", field_code::UNEXPECTED_PROPERTY)
-        );
+        assert_eq!((nested.field.as_str(), nested.code), ("address.zip", field_code::UNEXPECTED_PROPERTY));
     }
 
     #[test]
     fn missing_and_mistyped_fields_are_named() {
         let missing = first_error(r#"{"capacity":1}"#);
-        assert_eq!(
-            (missing.field.as_str(), missing.code),
-            ("name", field_code::REQUIRED)
-        );
+        assert_eq!((missing.field.as_str(), missing.code), ("name", field_code::REQUIRED));
         let mistyped = first_error(r#"{"name":"a","capacity":"ten"}"#);
-        assert_eq!(
-            (mistyped.field.as_str(), mistyped.code),
-            ("capacity", field_code::INVALID_TYPE)
-        );
+        assert_eq!((mistyped.field.as_str(), mistyped.code), ("capacity", field_code::INVALID_TYPE));
         assert!(!mistyped.message.contains("line"), "{}", mistyped.message);
     }
 
     #[test]
     fn malformed_json_is_a_body_error() {
         let error = first_error(r#"{"name":"#);
-        assert_eq!(
-            (error.field.as_str(), error.code),
-            ("body", field_code::INVALID_FORMAT)
-        );
+        assert_eq!((error.field.as_str(), error.code), ("body", field_code::INVALID_FORMAT));
     }
 
     #[test]

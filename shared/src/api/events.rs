@@ -22,23 +22,10 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let changes = input.validate(InputKind::Create)?;
     let venue = load_venue(caller, changes.venue_id.expect("required on create")).await?;
     let now = crate::domain::now();
-    let event = Event::create(
-        Uuid::now_v7(),
-        changes,
-        &venue,
-        &caller.principal.user_id,
-        now,
-    );
+    let event = Event::create(Uuid::now_v7(), changes, &venue, &caller.principal.user_id, now);
     event.check_rules(None, &venue, caller.deps.start_window, now)?;
-    caller
-        .deps
-        .store
-        .create_event(caller.tenant(), &event)
-        .await?;
-    Ok(event_response(
-        StatusCode::CREATED,
-        &StoredEvent::without_ticket_types(event),
-    ))
+    caller.deps.store.create_event(caller.tenant(), &event).await?;
+    Ok(event_response(StatusCode::CREATED, &StoredEvent::without_ticket_types(event)))
 }
 
 pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -47,10 +34,7 @@ pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, Ap
 }
 
 pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let query = Query::parse(
-        req,
-        &["status", "venue_id", "from", "to", "limit", "cursor"],
-    )?;
+    let query = Query::parse(req, &["status", "venue_id", "from", "to", "limit", "cursor"])?;
     let limit = query.limit()?;
     let filter = event_filter(&query, !caller.principal.is_staff())?;
     // The scope binds a cursor to this tenant, this list and these exact filters.
@@ -63,30 +47,12 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
         filter.from,
         filter.to
     );
-    let start = query
-        .get("cursor")
-        .map(|c| caller.deps.cursors.decode(&scope, c))
-        .transpose()?;
-    let page = caller
-        .deps
-        .store
-        .list_events(caller.tenant(), &filter, limit, start)
-        .await?;
-    let events: Vec<EventView<'_>> = page
-        .items
-        .iter()
-        .map(|s| EventView {
-            event: &s.event,
-            availability: s.availability,
-        })
-        .collect();
-    let next_cursor = page
-        .next
-        .map(|key| caller.deps.cursors.encode(&scope, &key));
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "events": events, "next_cursor": next_cursor }),
-    ))
+    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let page = caller.deps.store.list_events(caller.tenant(), &filter, limit, start).await?;
+    let events: Vec<EventView<'_>> =
+        page.items.iter().map(|s| EventView { event: &s.event, availability: s.availability }).collect();
+    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    Ok(json_response(StatusCode::OK, &json!({ "events": events, "next_cursor": next_cursor })))
 }
 
 pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -106,10 +72,7 @@ pub async fn publish(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
         // Publishing takes no options: an unknown field is refused rather than ignored.
         let NoOptions {} = crate::http::parse_json(body)?;
     }
-    let changes = EventChanges {
-        status: Some(EventStatus::Published),
-        ..EventChanges::default()
-    };
+    let changes = EventChanges { status: Some(EventStatus::Published), ..EventChanges::default() };
     let stored = change(caller, id, &changes, StatusRequest::Always).await?;
     Ok(event_response(StatusCode::OK, &stored))
 }
@@ -121,36 +84,22 @@ pub async fn delete(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let current = load_managed(caller, id).await?;
         let now = crate::domain::now();
         let event = &current.event;
-        if matches!(
-            event.status,
-            EventStatus::InProgress | EventStatus::Completed
-        ) || event.starts_at <= now
-        {
+        if matches!(event.status, EventStatus::InProgress | EventStatus::Completed) || event.starts_at <= now {
             return Err(ApiError::conflict(
                 "INVALID_EVENT_STATE",
                 "an event that has started or completed cannot be deleted",
             ));
         }
         if current.availability.has_sales_or_holds() {
-            return Err(has_sales(
-                "an event with sold or held tickets cannot be deleted",
-            ));
+            return Err(has_sales("an event with sold or held tickets cannot be deleted"));
         }
-        match caller
-            .deps
-            .store
-            .delete_event(caller.tenant(), event, now)
-            .await
-        {
+        match caller.deps.store.delete_event(caller.tenant(), &current, now).await {
             Ok(()) => return Ok(empty_response(StatusCode::NO_CONTENT)),
             Err(EventWriteError::VersionChanged) => {}
             Err(other) => return Err(other.into()),
         }
     }
-    Err(ApiError::conflict(
-        "VERSION_CONFLICT",
-        "the event kept changing concurrently; retry",
-    ))
+    Err(ApiError::conflict("VERSION_CONFLICT", "the event kept changing concurrently; retry"))
 }
 
 #[derive(serde::Deserialize)]
@@ -195,28 +144,15 @@ async fn change(
         }
         let venue = load_venue(caller, next.venue_id).await?;
         next.check_rules(Some(before), &venue, caller.deps.start_window, now)?;
-        if current.availability.has_sales_or_holds() && next.changes_schedule_or_place(before) {
-            return Err(has_sales(
-                "venue, times and time zone are fixed once tickets are sold or held",
-            ));
+        let fixed_by_sales = next.changes_schedule_or_place(before);
+        if current.availability.has_sales_or_holds() && fixed_by_sales {
+            return Err(has_sales("venue, times and time zone are fixed once tickets are sold or held"));
         }
         if next.capacity < current.availability.allocated {
-            return Err(has_sales(
-                "capacity cannot go below what ticket types already allocate",
-            ));
+            return Err(has_sales("capacity cannot go below what ticket types already allocate"));
         }
-        match caller
-            .deps
-            .store
-            .replace_event(caller.tenant(), before, &next)
-            .await
-        {
-            Ok(()) => {
-                return Ok(StoredEvent {
-                    event: next,
-                    availability: current.availability,
-                });
-            }
+        match caller.deps.store.replace_event(caller.tenant(), &current, &next, fixed_by_sales).await {
+            Ok(()) => return Ok(StoredEvent::with_ticket_types(next, current.ticket_types)),
             Err(EventWriteError::VersionChanged) if changes.version.is_none() => {}
             Err(EventWriteError::VersionChanged) => {
                 return Err(version_conflict(before.version + 1));
@@ -224,17 +160,11 @@ async fn change(
             Err(other) => return Err(other.into()),
         }
     }
-    Err(ApiError::conflict(
-        "VERSION_CONFLICT",
-        "the event kept changing concurrently; retry",
-    ))
+    Err(ApiError::conflict("VERSION_CONFLICT", "the event kept changing concurrently; retry"))
 }
 
 fn version_conflict(current: u64) -> ApiError {
-    ApiError::conflict(
-        "VERSION_CONFLICT",
-        format!("version is stale; the event is at version {current} or later"),
-    )
+    ApiError::conflict("VERSION_CONFLICT", format!("version is stale; the event is at version {current} or later"))
 }
 
 fn has_sales(detail: &str) -> ApiError {
@@ -242,85 +172,47 @@ fn has_sales(detail: &str) -> ApiError {
 }
 
 fn event_response(status: StatusCode, stored: &StoredEvent) -> Response<Body> {
-    json_response(
-        status,
-        &json!({ "event": EventView { event: &stored.event, availability: stored.availability } }),
-    )
+    json_response(status, &json!({ "event": EventView { event: &stored.event, availability: stored.availability } }))
 }
 
 /// The event if it exists in the caller's tenant and the caller may see it; 404 otherwise.
-async fn load_visible(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
-    let stored = caller
-        .deps
-        .store
-        .get_event(caller.tenant(), id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if stored.event.is_visible_to(caller.principal) {
-        Ok(stored)
-    } else {
-        Err(ApiError::NotFound)
-    }
+pub(crate) async fn load_visible(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
+    let stored = caller.deps.store.get_event(caller.tenant(), id).await?.ok_or(ApiError::NotFound)?;
+    if stored.event.is_visible_to(caller.principal) { Ok(stored) } else { Err(ApiError::NotFound) }
 }
 
 /// The event if the caller may change it: 404 when missing, 403 when it is someone else's.
-async fn load_managed(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
+pub(crate) async fn load_managed(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
     let stored = load_visible(caller, id).await?;
-    if stored.event.can_be_managed_by(caller.principal) {
-        Ok(stored)
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    if stored.event.can_be_managed_by(caller.principal) { Ok(stored) } else { Err(ApiError::Forbidden) }
 }
 
 /// A venue named in a body: unknown (or another tenant's) is a 422 on `venue_id`.
 async fn load_venue(caller: Caller<'_>, id: Uuid) -> Result<Venue, ApiError> {
-    caller
-        .deps
-        .store
-        .get_venue(caller.tenant(), id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Unprocessable(vec![FieldError::new(
-                "venue_id",
-                field_code::NOT_FOUND,
-                "no such venue",
-            )])
-        })
+    caller.deps.store.get_venue(caller.tenant(), id).await?.ok_or_else(|| {
+        ApiError::Unprocessable(vec![FieldError::new("venue_id", field_code::NOT_FOUND, "no such venue")])
+    })
 }
 
 fn event_filter(query: &Query, public_only: bool) -> Result<EventFilter, ApiError> {
     let mut problems = fields::Problems::default();
     let status = query.get("status").and_then(|raw| {
-        let parsed =
-            serde_json::from_value::<EventStatus>(serde_json::Value::String(raw.to_owned()));
-        problems.take(parsed.map_err(|_| {
-            FieldError::new("status", field_code::INVALID_VALUE, "unknown event status")
-        }))
+        let parsed = serde_json::from_value::<EventStatus>(serde_json::Value::String(raw.to_owned()));
+        problems.take(parsed.map_err(|_| FieldError::new("status", field_code::INVALID_VALUE, "unknown event status")))
     });
-    let venue_id =
-        query.get("venue_id").and_then(|raw| {
-            problems.take(parse_uuid("venue_id", raw).map_err(|_| {
-                FieldError::new("venue_id", field_code::INVALID_FORMAT, "must be a UUID")
-            }))
-        });
-    let from = query
-        .get("from")
-        .and_then(|raw| problems.take(fields::timestamp("from", raw)));
-    let to = query
-        .get("to")
-        .and_then(|raw| problems.take(fields::timestamp("to", raw)));
+    let venue_id = query.get("venue_id").and_then(|raw| {
+        problems.take(
+            parse_uuid("venue_id", raw)
+                .map_err(|_| FieldError::new("venue_id", field_code::INVALID_FORMAT, "must be a UUID")),
+        )
+    });
+    let from = query.get("from").and_then(|raw| problems.take(fields::timestamp("from", raw)));
+    let to = query.get("to").and_then(|raw| problems.take(fields::timestamp("to", raw)));
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
         problems.push("to", field_code::OUT_OF_RANGE, "to must not be before from");
     }
     problems.finish()?;
-    Ok(EventFilter {
-        status,
-        venue_id,
-        from,
-        to,
-        public_only,
-    })
+    Ok(EventFilter { status, venue_id, from, to, public_only })
 }

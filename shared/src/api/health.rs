@@ -21,10 +21,7 @@ struct Checks {
 }
 
 pub async fn check(deps: &Deps) -> Response<Body> {
-    let (dynamodb, sqs) = tokio::join!(
-        deps.store.ping(),
-        deps.sqs.list_queues().max_results(1).send()
-    );
+    let (dynamodb, sqs) = tokio::join!(deps.store.ping(), deps.sqs.list_queues().max_results(1).send());
     if let Err(error) = &dynamodb {
         tracing::warn!(%error, "health: DynamoDB unreachable");
     }
@@ -36,17 +33,7 @@ pub async fn check(deps: &Deps) -> Response<Body> {
     let body = Health {
         status: verdict(healthy),
         version: env!("CARGO_PKG_VERSION"),
-        checks: Checks {
-            dynamodb: verdict(dynamodb.is_ok()),
-            sqs: verdict(sqs.is_ok()),
-        },
+        checks: Checks { dynamodb: verdict(dynamodb.is_ok()), sqs: verdict(sqs.is_ok()) },
     };
-    json_response(
-        if healthy {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &body,
-    )
+    json_response(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
 }

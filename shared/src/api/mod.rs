@@ -4,8 +4,12 @@
 //! Lambda (`functions/*/main.rs`), the local runner and the tests all call
 //! [`Endpoint::handle`], so what is tested locally is what runs in AWS.
 
+pub mod availability;
 pub mod events;
+pub mod expiry;
 pub mod health;
+pub mod reservations;
+pub mod ticket_types;
 pub mod venues;
 
 use std::time::Duration;
@@ -33,6 +37,7 @@ pub struct Deps {
     pub verifier: TokenVerifier,
     pub cursors: CursorCodec,
     pub start_window: StartWindow,
+    pub expiry_queue_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,15 +57,8 @@ impl Deps {
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(12))
             .build();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Self::with_clients(
-            config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            aws_sdk_sqs::Client::new(&sdk),
-        )
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
     }
 
     /// Builds from ready-made clients (the local runner points them at the emulators).
@@ -74,10 +72,8 @@ impl Deps {
             sqs,
             verifier: TokenVerifier::new(&config.jwt)?,
             cursors: CursorCodec::new(config.cursor_secret.clone()),
-            start_window: StartWindow {
-                min_lead: config.event_min_lead,
-                max_ahead: config.event_max_ahead,
-            },
+            start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
+            expiry_queue_url: config.expiry_queue_url.clone(),
         })
     }
 }
@@ -97,10 +93,21 @@ pub enum Endpoint {
     UpdateEvent,
     DeleteEvent,
     PublishEvent,
+    CreateTicketType,
+    ListTicketTypes,
+    UpdateTicketType,
+    GetCapacity,
+    CreateReservation,
+    GetReservation,
+    ReleaseReservation,
+    ConfirmReservation,
+    GetOrder,
+    ListEventOrders,
+    ListCustomerOrders,
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 22] = [
         Self::Health,
         Self::CreateVenue,
         Self::ListVenues,
@@ -112,6 +119,17 @@ impl Endpoint {
         Self::UpdateEvent,
         Self::DeleteEvent,
         Self::PublishEvent,
+        Self::CreateTicketType,
+        Self::ListTicketTypes,
+        Self::UpdateTicketType,
+        Self::GetCapacity,
+        Self::CreateReservation,
+        Self::GetReservation,
+        Self::ReleaseReservation,
+        Self::ConfirmReservation,
+        Self::GetOrder,
+        Self::ListEventOrders,
+        Self::ListCustomerOrders,
     ];
 
     /// The function's crate (and binary) name.
@@ -128,6 +146,17 @@ impl Endpoint {
             Self::UpdateEvent => "update-event",
             Self::DeleteEvent => "delete-event",
             Self::PublishEvent => "publish-event",
+            Self::CreateTicketType => "create-ticket-type",
+            Self::ListTicketTypes => "list-ticket-types",
+            Self::UpdateTicketType => "update-ticket-type",
+            Self::GetCapacity => "get-capacity",
+            Self::CreateReservation => "create-reservation",
+            Self::GetReservation => "get-reservation",
+            Self::ReleaseReservation => "release-reservation",
+            Self::ConfirmReservation => "confirm-reservation",
+            Self::GetOrder => "get-order",
+            Self::ListEventOrders => "list-event-orders",
+            Self::ListCustomerOrders => "list-customer-orders",
         }
     }
 
@@ -149,6 +178,17 @@ impl Endpoint {
             Self::UpdateEvent => (Method::PUT, "/api/v1/events/{event_id}"),
             Self::DeleteEvent => (Method::DELETE, "/api/v1/events/{event_id}"),
             Self::PublishEvent => (Method::POST, "/api/v1/events/{event_id}/publish"),
+            Self::CreateTicketType => (Method::POST, "/api/v1/events/{event_id}/ticket-types"),
+            Self::ListTicketTypes => (Method::GET, "/api/v1/events/{event_id}/ticket-types"),
+            Self::UpdateTicketType => (Method::PUT, "/api/v1/events/{event_id}/ticket-types/{ticket_type_id}"),
+            Self::GetCapacity => (Method::GET, "/api/v1/events/{event_id}/capacity"),
+            Self::CreateReservation => (Method::POST, "/api/v1/events/{event_id}/reservations"),
+            Self::GetReservation => (Method::GET, "/api/v1/reservations/{reservation_id}"),
+            Self::ReleaseReservation => (Method::DELETE, "/api/v1/reservations/{reservation_id}"),
+            Self::ConfirmReservation => (Method::POST, "/api/v1/reservations/{reservation_id}/confirm"),
+            Self::GetOrder => (Method::GET, "/api/v1/orders/{order_id}"),
+            Self::ListEventOrders => (Method::GET, "/api/v1/events/{event_id}/orders"),
+            Self::ListCustomerOrders => (Method::GET, "/api/v1/customers/{customer_id}/orders"),
         }
     }
 
@@ -183,10 +223,7 @@ impl Endpoint {
         }
         let principal = authenticate(deps, &req).await?;
         tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
-        let caller = Caller {
-            deps,
-            principal: &principal,
-        };
+        let caller = Caller { deps, principal: &principal };
         match self {
             Self::Health => unreachable!("answered above"),
             Self::CreateVenue => venues::create(caller, &req).await,
@@ -199,6 +236,54 @@ impl Endpoint {
             Self::UpdateEvent => events::update(caller, &req).await,
             Self::DeleteEvent => events::delete(caller, &req).await,
             Self::PublishEvent => events::publish(caller, &req).await,
+            Self::CreateTicketType => ticket_types::create(caller, &req).await,
+            Self::ListTicketTypes => ticket_types::list(caller, &req).await,
+            Self::UpdateTicketType => ticket_types::update(caller, &req).await,
+            Self::GetCapacity => ticket_types::capacity(caller, &req).await,
+            Self::CreateReservation => reservations::create(caller, &req).await,
+            Self::GetReservation => reservations::get(caller, &req).await,
+            Self::ReleaseReservation => reservations::release(caller, &req).await,
+            Self::ConfirmReservation => reservations::confirm(caller, &req).await,
+            Self::GetOrder => reservations::get_order(caller, &req).await,
+            Self::ListEventOrders => reservations::event_orders(caller, &req).await,
+            Self::ListCustomerOrders => reservations::customer_orders(caller, &req).await,
+        }
+    }
+}
+
+/// The functions that are not behind the HTTP API: one queue consumer and one schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// Consumes the expiry queue's delay messages (SQS).
+    ExpireHolds,
+    /// Ends holds past their expiry that are still held (EventBridge schedule).
+    SweepHolds,
+}
+
+impl Job {
+    pub const ALL: [Self; 2] = [Self::ExpireHolds, Self::SweepHolds];
+
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::ExpireHolds => "expire-holds",
+            Self::SweepHolds => "sweep-holds",
+        }
+    }
+
+    pub fn from_function_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.function_name() == name)
+    }
+
+    /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and returns
+    /// the Lambda response: the batch's failed message ids, or the sweep's count.
+    pub async fn handle(self, deps: &Deps, payload: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        match self {
+            Self::ExpireHolds => {
+                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+                let response = expiry::handle_batch(deps, event).await;
+                serde_json::to_value(response).map_err(ApiError::internal)
+            }
+            Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps).await? })),
         }
     }
 }
@@ -216,29 +301,19 @@ impl Caller<'_> {
     }
 
     pub fn require_staff(&self) -> Result<(), ApiError> {
-        if self.principal.is_staff() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.principal.is_staff() { Ok(()) } else { Err(ApiError::Forbidden) }
     }
 }
 
 async fn authenticate(deps: &Deps, req: &Request) -> Result<Principal, ApiError> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    deps.verifier
-        .verify_header(header)
-        .await
-        .map_err(|error| match error {
-            AuthError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
-            rejected => {
-                tracing::info!(reason = %rejected, "authentication failed");
-                ApiError::Unauthorized
-            }
-        })
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    deps.verifier.verify_header(header).await.map_err(|error| match error {
+        AuthError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
+        rejected => {
+            tracing::info!(reason = %rejected, "authentication failed");
+            ApiError::Unauthorized
+        }
+    })
 }
 
 /// API Gateway's request id, so logs, responses and AWS's own records agree.
@@ -247,9 +322,7 @@ fn request_id(req: &Request) -> String {
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
         _ => None,
     };
-    from_gateway
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| Uuid::now_v7().to_string())
+    from_gateway.filter(|id| !id.is_empty()).unwrap_or_else(|| Uuid::now_v7().to_string())
 }
 
 fn log_error(error: &ApiError) {
@@ -277,9 +350,12 @@ impl From<EventWriteError> for ApiError {
                 "DUPLICATE_EVENT",
                 "an event with this name is already scheduled at this venue on this day",
             ),
-            EventWriteError::VersionChanged => Self::conflict(
-                "VERSION_CONFLICT",
-                "the event was changed by someone else; reload it and retry",
+            EventWriteError::VersionChanged => {
+                Self::conflict("VERSION_CONFLICT", "the event was changed by someone else; reload it and retry")
+            }
+            EventWriteError::HasSales => Self::conflict(
+                "EVENT_HAS_SALES",
+                "tickets were held or sold meanwhile; this change is no longer allowed",
             ),
             EventWriteError::Store(store) => store.into(),
         }

@@ -16,20 +16,9 @@ const UPDATE_ATTEMPTS: usize = 3;
 pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let input: CreateVenue = parse_body(req)?;
-    let venue = input.into_venue(
-        Uuid::now_v7(),
-        &caller.principal.user_id,
-        crate::domain::now(),
-    )?;
-    caller
-        .deps
-        .store
-        .create_venue(caller.tenant(), &venue)
-        .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({ "venue": venue }),
-    ))
+    let venue = input.into_venue(Uuid::now_v7(), &caller.principal.user_id, crate::domain::now())?;
+    caller.deps.store.create_venue(caller.tenant(), &venue).await?;
+    Ok(json_response(StatusCode::CREATED, &json!({ "venue": venue })))
 }
 
 pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -41,22 +30,10 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
     let query = Query::parse(req, &["limit", "cursor"])?;
     let limit = query.limit()?;
     let scope = format!("{}|venues", caller.tenant());
-    let start = query
-        .get("cursor")
-        .map(|c| caller.deps.cursors.decode(&scope, c))
-        .transpose()?;
-    let page = caller
-        .deps
-        .store
-        .list_venues(caller.tenant(), limit, start)
-        .await?;
-    let next_cursor = page
-        .next
-        .map(|key| caller.deps.cursors.encode(&scope, &key));
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "venues": page.items, "next_cursor": next_cursor }),
-    ))
+    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let page = caller.deps.store.list_venues(caller.tenant(), limit, start).await?;
+    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    Ok(json_response(StatusCode::OK, &json!({ "venues": page.items, "next_cursor": next_cursor })))
 }
 
 pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -66,26 +43,13 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     for _ in 0..UPDATE_ATTEMPTS {
         let current = load(caller, id).await?;
         let next = update.apply_to(&current, crate::domain::now())?;
-        if caller
-            .deps
-            .store
-            .replace_venue(caller.tenant(), &next, current.version)
-            .await?
-        {
+        if caller.deps.store.replace_venue(caller.tenant(), &next, current.version).await? {
             return Ok(json_response(StatusCode::OK, &json!({ "venue": next })));
         }
     }
-    Err(ApiError::conflict(
-        "VERSION_CONFLICT",
-        "the venue kept changing concurrently; retry",
-    ))
+    Err(ApiError::conflict("VERSION_CONFLICT", "the venue kept changing concurrently; retry"))
 }
 
 async fn load(caller: Caller<'_>, id: Uuid) -> Result<Venue, ApiError> {
-    caller
-        .deps
-        .store
-        .get_venue(caller.tenant(), id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    caller.deps.store.get_venue(caller.tenant(), id).await?.ok_or(ApiError::NotFound)
 }

@@ -47,8 +47,8 @@ impl EventStatus {
     /// The lifecycle of API.md; `Cancelled` is listed but only `/cancel` may take it.
     pub fn next_allowed(self) -> &'static [Self] {
         use EventStatus::{
-            Approved, Cancelled, Completed, Draft, InProgress, OnSale, Postponed, Published,
-            Rescheduled, Review, SalesPaused, SoldOut,
+            Approved, Cancelled, Completed, Draft, InProgress, OnSale, Postponed, Published, Rescheduled, Review,
+            SalesPaused, SoldOut,
         };
         match self {
             Draft => &[Review, Published, Cancelled],
@@ -101,24 +101,12 @@ impl EventStatus {
         if self.next_allowed().contains(&next) {
             return Ok(());
         }
-        let allowed: Vec<&str> = self
-            .next_allowed()
-            .iter()
-            .filter(|s| **s != Self::Cancelled)
-            .map(|s| s.as_str())
-            .collect();
-        let allowed = if allowed.is_empty() {
-            "none (terminal state)".to_owned()
-        } else {
-            allowed.join(", ")
-        };
+        let allowed: Vec<&str> =
+            self.next_allowed().iter().filter(|s| **s != Self::Cancelled).map(|s| s.as_str()).collect();
+        let allowed = if allowed.is_empty() { "none (terminal state)".to_owned() } else { allowed.join(", ") };
         Err(ApiError::conflict(
             "INVALID_EVENT_STATE",
-            format!(
-                "cannot move from {} to {}; allowed: {allowed}",
-                self.as_str(),
-                next.as_str()
-            ),
+            format!("cannot move from {} to {}; allowed: {allowed}", self.as_str(), next.as_str()),
         ))
     }
 }
@@ -186,22 +174,10 @@ pub struct Availability {
 
 impl Availability {
     /// An event's counts from its ticket types' `(quantity, reserved, sold)`.
-    pub fn from_ticket_types(
-        capacity: u32,
-        types: impl IntoIterator<Item = (u32, u32, u32)>,
-    ) -> Self {
-        let (allocated, reserved, sold) = types
-            .into_iter()
-            .fold((0, 0, 0), |(q, r, s), (tq, tr, ts)| {
-                (q + tq, r + tr, s + ts)
-            });
-        Self {
-            capacity,
-            allocated,
-            available: allocated - reserved - sold,
-            reserved,
-            sold,
-        }
+    pub fn from_ticket_types(capacity: u32, types: impl IntoIterator<Item = (u32, u32, u32)>) -> Self {
+        let (allocated, reserved, sold) =
+            types.into_iter().fold((0, 0, 0), |(q, r, s), (tq, tr, ts)| (q + tq, r + tr, s + ts));
+        Self { capacity, allocated, available: allocated - reserved - sold, reserved, sold }
     }
 
     pub fn has_sales_or_holds(&self) -> bool {
@@ -296,43 +272,22 @@ impl EventInput {
                     p.push(field, field_code::REQUIRED, format!("{field} is required"));
                 }
             }
-            for (field, present) in [
-                ("status", self.status.is_some()),
-                ("version", self.version.is_some()),
-            ] {
+            for (field, present) in [("status", self.status.is_some()), ("version", self.version.is_some())] {
                 if present {
-                    p.push(
-                        field,
-                        field_code::UNEXPECTED_PROPERTY,
-                        format!("{field} cannot be set on create"),
-                    );
+                    p.push(field, field_code::UNEXPECTED_PROPERTY, format!("{field} cannot be set on create"));
                 }
             }
         }
-        let optional_text =
-            |p: &mut Problems, field: &str, value: Option<Option<String>>, max: usize| {
-                value.map(|inner| inner.and_then(|text| p.take(fields::text(field, &text, 0, max))))
-            };
+        let optional_text = |p: &mut Problems, field: &str, value: Option<Option<String>>, max: usize| {
+            value.map(|inner| inner.and_then(|text| p.take(fields::text(field, &text, 0, max))))
+        };
         let changes = EventChanges {
-            name: self
-                .name
-                .and_then(|n| p.take(fields::text("name", &n, 1, 300))),
-            venue_id: self
-                .venue_id
-                .and_then(|v| p.take(uuid_field("venue_id", &v))),
-            starts_at: self
-                .starts_at
-                .and_then(|t| p.take(fields::timestamp("starts_at", &t))),
-            ends_at: self
-                .ends_at
-                .and_then(|t| p.take(fields::timestamp("ends_at", &t))),
+            name: self.name.and_then(|n| p.take(fields::text("name", &n, 1, 300))),
+            venue_id: self.venue_id.and_then(|v| p.take(uuid_field("venue_id", &v))),
+            starts_at: self.starts_at.and_then(|t| p.take(fields::timestamp("starts_at", &t))),
+            ends_at: self.ends_at.and_then(|t| p.take(fields::timestamp("ends_at", &t))),
             description: optional_text(&mut p, "description", self.description, 10_000),
-            short_description: optional_text(
-                &mut p,
-                "short_description",
-                self.short_description,
-                500,
-            ),
+            short_description: optional_text(&mut p, "short_description", self.short_description, 500),
             category: self.category,
             tags: self.tags.and_then(|tags| p.take(tags_field(tags))),
             visibility: self.visibility,
@@ -343,23 +298,16 @@ impl EventInput {
                 .timezone
                 .and_then(|z| p.take(fields::time_zone("timezone", &z)))
                 .map(|z| z.name().to_owned()),
-            capacity: self
-                .capacity
-                .and_then(|c| p.take(fields::whole_number("capacity", c, 1, 1_000_000))),
-            cancellation_deadline_hours: self.cancellation_deadline_hours.and_then(|h| {
-                p.take(fields::whole_number(
-                    "cancellation_deadline_hours",
-                    h,
-                    0,
-                    8760,
-                ))
-            }),
+            capacity: self.capacity.and_then(|c| p.take(fields::whole_number("capacity", c, 1, 1_000_000))),
+            cancellation_deadline_hours: self
+                .cancellation_deadline_hours
+                .and_then(|h| p.take(fields::whole_number("cancellation_deadline_hours", h, 0, 8760))),
             image_url: self
                 .image_url
                 .map(|inner| inner.and_then(|u| p.take(fields::public_https_url("image_url", &u)))),
-            age_restriction: self.age_restriction.map(|inner| {
-                inner.and_then(|a| p.take(fields::whole_number("age_restriction", a, 0, 100)))
-            }),
+            age_restriction: self
+                .age_restriction
+                .map(|inner| inner.and_then(|a| p.take(fields::whole_number("age_restriction", a, 0, 100)))),
             metadata: self.metadata.and_then(|m| p.take(metadata_field(m))),
             status: self.status,
             version: self
@@ -379,11 +327,7 @@ fn uuid_field(field: &str, raw: &str) -> Result<Uuid, FieldError> {
 
 fn tags_field(tags: Vec<String>) -> Result<Vec<String>, FieldError> {
     if tags.len() > 20 {
-        return Err(FieldError::new(
-            "tags",
-            field_code::OUT_OF_RANGE,
-            "at most 20 tags",
-        ));
+        return Err(FieldError::new("tags", field_code::OUT_OF_RANGE, "at most 20 tags"));
     }
     for (i, tag) in tags.iter().enumerate() {
         fields::text(&format!("tags[{i}]"), tag, 1, 50)?;
@@ -393,19 +337,11 @@ fn tags_field(tags: Vec<String>) -> Result<Vec<String>, FieldError> {
 
 fn metadata_field(metadata: Map<String, Value>) -> Result<Map<String, Value>, FieldError> {
     if metadata.len() > MAX_METADATA_KEYS {
-        return Err(FieldError::new(
-            "metadata",
-            field_code::OUT_OF_RANGE,
-            "metadata has at most 50 keys",
-        ));
+        return Err(FieldError::new("metadata", field_code::OUT_OF_RANGE, "metadata has at most 50 keys"));
     }
     let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |bytes| bytes.len());
     if size > MAX_METADATA_BYTES {
-        return Err(FieldError::new(
-            "metadata",
-            field_code::TOO_LONG,
-            "metadata is at most 8 KiB of JSON",
-        ));
+        return Err(FieldError::new("metadata", field_code::TOO_LONG, "metadata is at most 8 KiB of JSON"));
     }
     Ok(metadata)
 }
@@ -419,13 +355,7 @@ pub struct StartWindow {
 
 impl Event {
     /// A new draft from validated create fields, with the venue's defaults filled in.
-    pub fn create(
-        id: Uuid,
-        changes: EventChanges,
-        venue: &Venue,
-        created_by: &str,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn create(id: Uuid, changes: EventChanges, venue: &Venue, created_by: &str, now: DateTime<Utc>) -> Self {
         let name = changes.name.expect("required on create");
         Self {
             id,
@@ -475,9 +405,7 @@ impl Event {
         next.doors_open_at = c.doors_open_at.unwrap_or(next.doors_open_at);
         next.timezone = c.timezone.unwrap_or(next.timezone);
         next.capacity = c.capacity.unwrap_or(next.capacity);
-        next.cancellation_deadline_hours = c
-            .cancellation_deadline_hours
-            .unwrap_or(next.cancellation_deadline_hours);
+        next.cancellation_deadline_hours = c.cancellation_deadline_hours.unwrap_or(next.cancellation_deadline_hours);
         next.image_url = c.image_url.unwrap_or(next.image_url);
         next.age_restriction = c.age_restriction.unwrap_or(next.age_restriction);
         next.metadata = c.metadata.unwrap_or(next.metadata);
@@ -502,48 +430,20 @@ impl Event {
         if self.ends_at <= self.starts_at {
             rule("ends_at", "ends_at must be after starts_at".into());
         }
-        if self
-            .doors_open_at
-            .is_some_and(|doors| doors > self.starts_at)
-        {
-            rule(
-                "doors_open_at",
-                "doors_open_at must not be after starts_at".into(),
-            );
+        if self.doors_open_at.is_some_and(|doors| doors > self.starts_at) {
+            rule("doors_open_at", "doors_open_at must not be after starts_at".into());
         }
         if previous.is_none_or(|p| p.starts_at != self.starts_at) {
             if self.starts_at < now + window.min_lead {
-                rule(
-                    "starts_at",
-                    format!(
-                        "starts_at must be at least {} hours ahead",
-                        window.min_lead.num_hours()
-                    ),
-                );
+                rule("starts_at", format!("starts_at must be at least {} hours ahead", window.min_lead.num_hours()));
             } else if self.starts_at > now + window.max_ahead {
-                rule(
-                    "starts_at",
-                    format!(
-                        "starts_at must be at most {} days ahead",
-                        window.max_ahead.num_days()
-                    ),
-                );
+                rule("starts_at", format!("starts_at must be at most {} days ahead", window.max_ahead.num_days()));
             }
         }
         if self.capacity > venue.capacity {
-            rule(
-                "capacity",
-                format!(
-                    "capacity must not exceed the venue's capacity of {}",
-                    venue.capacity
-                ),
-            );
+            rule("capacity", format!("capacity must not exceed the venue's capacity of {}", venue.capacity));
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Unprocessable(errors))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::Unprocessable(errors)) }
     }
 
     /// The calendar day the event starts on, where it happens.
@@ -554,12 +454,7 @@ impl Event {
 
     /// What makes two events duplicates: same venue, same local day, same name ignoring case.
     pub fn duplicate_key(&self) -> String {
-        format!(
-            "{}#{}#{}",
-            self.venue_id,
-            self.local_start_date(),
-            self.name.trim().to_lowercase()
-        )
+        format!("{}#{}#{}", self.venue_id, self.local_start_date(), self.name.trim().to_lowercase())
     }
 
     /// Organizers manage only the events they created; admins manage all of the tenant's.
@@ -573,8 +468,7 @@ impl Event {
 
     /// Customers see public and unlisted events once published; staff see everything.
     pub fn is_visible_to(&self, principal: &Principal) -> bool {
-        principal.is_staff()
-            || (self.visibility != Visibility::Private && !self.status.is_pre_publication())
+        principal.is_staff() || (self.visibility != Visibility::Private && !self.status.is_pre_publication())
     }
 
     /// Fields that cannot change once tickets are held or sold.
@@ -606,10 +500,7 @@ mod tests {
         }
     }
 
-    const WINDOW: StartWindow = StartWindow {
-        min_lead: Duration::hours(2),
-        max_ahead: Duration::days(365),
-    };
+    const WINDOW: StartWindow = StartWindow { min_lead: Duration::hours(2), max_ahead: Duration::days(365) };
 
     fn input(json: &serde_json::Value) -> Result<EventChanges, ApiError> {
         parse_json::<EventInput>(json.to_string().as_bytes())?.validate(InputKind::Create)
@@ -623,10 +514,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(2)).to_rfc3339(),
         }))
         .unwrap();
-        (
-            Event::create(Uuid::now_v7(), changes, &venue, "u1", Utc::now()),
-            venue,
-        )
+        (Event::create(Uuid::now_v7(), changes, &venue, "u1", Utc::now()), venue)
     }
 
     fn rule_fields(result: Result<(), ApiError>) -> Vec<String> {
@@ -641,10 +529,7 @@ mod tests {
     fn a_new_event_takes_the_venue_defaults() {
         let (event, venue) = event_at(Duration::days(10));
         assert_eq!(event.status, EventStatus::Draft);
-        assert_eq!(
-            (event.capacity, event.timezone.as_str()),
-            (venue.capacity, "America/New_York")
-        );
+        assert_eq!((event.capacity, event.timezone.as_str()), (venue.capacity, "America/New_York"));
         assert_eq!((event.cancellation_deadline_hours, event.version), (24, 1));
         assert_eq!(event.visibility, Visibility::Public);
         assert_eq!(event.slug, "show");
@@ -653,31 +538,18 @@ mod tests {
     #[test]
     fn the_start_must_fall_inside_the_window() {
         let (soon, venue) = event_at(Duration::minutes(90));
-        assert_eq!(
-            rule_fields(soon.check_rules(None, &venue, WINDOW, Utc::now())),
-            ["starts_at"]
-        );
+        assert_eq!(rule_fields(soon.check_rules(None, &venue, WINDOW, Utc::now())), ["starts_at"]);
         let (far, venue) = event_at(Duration::days(366));
-        assert_eq!(
-            rule_fields(far.check_rules(None, &venue, WINDOW, Utc::now())),
-            ["starts_at"]
-        );
+        assert_eq!(rule_fields(far.check_rules(None, &venue, WINDOW, Utc::now())), ["starts_at"]);
         let (fine, venue) = event_at(Duration::hours(3));
-        assert_eq!(
-            rule_fields(fine.check_rules(None, &venue, WINDOW, Utc::now())),
-            Vec::<String>::new()
-        );
+        assert_eq!(rule_fields(fine.check_rules(None, &venue, WINDOW, Utc::now())), Vec::<String>::new());
     }
 
     #[test]
     fn an_unmoved_start_is_not_rechecked_against_the_window() {
         let (event, venue) = event_at(Duration::hours(3));
         let later = Utc::now() + Duration::hours(2);
-        assert!(
-            event
-                .check_rules(Some(&event), &venue, WINDOW, later)
-                .is_ok()
-        );
+        assert!(event.check_rules(Some(&event), &venue, WINDOW, later).is_ok());
     }
 
     #[test]
@@ -694,8 +566,7 @@ mod tests {
 
     #[test]
     fn create_requires_the_four_fields_and_refuses_status() {
-        let Err(ApiError::BadRequest(errors)) = input(&serde_json::json!({ "status": "DRAFT" }))
-        else {
+        let Err(ApiError::BadRequest(errors)) = input(&serde_json::json!({ "status": "DRAFT" })) else {
             panic!("expected 400");
         };
         let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -720,11 +591,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(1)).to_rfc3339(), "cancellation_deadline_hours": 0,
         }))
         .unwrap();
-        assert_eq!(
-            Event::create(Uuid::now_v7(), changes, &venue, "u", Utc::now())
-                .cancellation_deadline_hours,
-            0
-        );
+        assert_eq!(Event::create(Uuid::now_v7(), changes, &venue, "u", Utc::now()).cancellation_deadline_hours, 0);
     }
 
     #[test]
@@ -748,24 +615,17 @@ mod tests {
         assert!(Draft.check_move_to(OnSale).is_err());
         assert!(Published.check_move_to(Draft).is_err());
         assert!(Completed.next_allowed().is_empty() && Cancelled.next_allowed().is_empty());
-        let Err(ApiError::Conflict { code, detail }) = OnSale.check_move_to(Cancelled) else {
-            panic!()
-        };
+        let Err(ApiError::Conflict { code, detail, .. }) = OnSale.check_move_to(Cancelled) else { panic!() };
         assert_eq!(code, "INVALID_EVENT_STATE");
         assert!(detail.contains("/cancel"));
-        let Err(ApiError::Conflict { detail, .. }) = Draft.check_move_to(OnSale) else {
-            panic!()
-        };
+        let Err(ApiError::Conflict { detail, .. }) = Draft.check_move_to(OnSale) else { panic!() };
         assert!(detail.contains("REVIEW, PUBLISHED"), "{detail}");
     }
 
     #[test]
     fn availability_adds_up_ticket_types() {
         let a = Availability::from_ticket_types(100, [(50, 5, 10), (30, 0, 30)]);
-        assert_eq!(
-            (a.allocated, a.reserved, a.sold, a.available),
-            (80, 5, 40, 35)
-        );
+        assert_eq!((a.allocated, a.reserved, a.sold, a.available), (80, 5, 40, 35));
         assert!(a.has_sales_or_holds());
     }
 }

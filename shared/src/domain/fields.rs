@@ -24,11 +24,7 @@ impl Problems {
 
     /// A 400 listing every recorded problem, or `Ok` when there are none.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::BadRequest(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::BadRequest(self.0)) }
     }
 }
 
@@ -36,23 +32,11 @@ impl Problems {
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, FieldError> {
     let chars = value.chars().count();
     if min > 0 && value.trim().is_empty() {
-        return Err(FieldError::new(
-            field,
-            field_code::REQUIRED,
-            format!("{field} must not be blank"),
-        ));
+        return Err(FieldError::new(field, field_code::REQUIRED, format!("{field} must not be blank")));
     }
     if chars < min || chars > max {
-        let code = if chars > max {
-            field_code::TOO_LONG
-        } else {
-            field_code::OUT_OF_RANGE
-        };
-        return Err(FieldError::new(
-            field,
-            code,
-            format!("{field} must be {min} to {max} characters"),
-        ));
+        let code = if chars > max { field_code::TOO_LONG } else { field_code::OUT_OF_RANGE };
+        return Err(FieldError::new(field, code, format!("{field} must be {min} to {max} characters")));
     }
     Ok(value.to_owned())
 }
@@ -66,11 +50,7 @@ pub fn whole_number(field: &str, value: i64, min: i64, max: i64) -> Result<u32, 
 }
 
 fn out_of_range(field: &str, min: i64, max: i64) -> FieldError {
-    FieldError::new(
-        field,
-        field_code::OUT_OF_RANGE,
-        format!("{field} must be from {min} to {max}"),
-    )
+    FieldError::new(field, field_code::OUT_OF_RANGE, format!("{field} must be from {min} to {max}"))
 }
 
 /// An RFC 3339 timestamp that states its offset (`Z` or `±hh:mm`); a bare local time is refused.
@@ -98,24 +78,15 @@ pub fn time_zone(field: &str, raw: &str) -> Result<Tz, FieldError> {
         return Err(invalid());
     }
     let zone: Tz = raw.parse().map_err(|_| invalid())?;
-    if zone.name() == raw {
-        Ok(zone)
-    } else {
-        Err(invalid())
-    }
+    if zone.name() == raw { Ok(zone) } else { Err(invalid()) }
 }
 
 /// An `https` URL whose host is a public name or address, so clients that fetch it cannot be
 /// pointed at private, loopback or link-local targets.
 pub fn public_https_url(field: &str, raw: &str) -> Result<String, FieldError> {
-    let refuse =
-        |why: &str| FieldError::new(field, field_code::INVALID_VALUE, format!("{field} {why}"));
+    let refuse = |why: &str| FieldError::new(field, field_code::INVALID_VALUE, format!("{field} {why}"));
     if raw.len() > 2048 {
-        return Err(FieldError::new(
-            field,
-            field_code::TOO_LONG,
-            format!("{field} must be at most 2048 characters"),
-        ));
+        return Err(FieldError::new(field, field_code::TOO_LONG, format!("{field} must be at most 2048 characters")));
     }
     let url = url::Url::parse(raw).map_err(|_| refuse("must be an absolute https URL"))?;
     if url.scheme() != "https" {
@@ -190,10 +161,7 @@ mod tests {
     fn time_zones_must_be_exact_iana_names() {
         assert!(time_zone("tz", "America/New_York").is_ok());
         assert!(time_zone("tz", "UTC").is_ok());
-        assert!(
-            time_zone("tz", "america/new_york").is_err(),
-            "lookup is case-sensitive"
-        );
+        assert!(time_zone("tz", "america/new_york").is_err(), "lookup is case-sensitive");
         assert!(time_zone("tz", "EST").is_err());
         assert!(time_zone("tz", "CET").is_err());
         assert!(time_zone("tz", "Mars/Olympus_Mons").is_err());
@@ -201,12 +169,7 @@ mod tests {
 
     #[test]
     fn timestamps_need_an_offset() {
-        assert_eq!(
-            timestamp("t", "2027-06-15T19:00:00-04:00")
-                .unwrap()
-                .to_rfc3339(),
-            "2027-06-15T23:00:00+00:00"
-        );
+        assert_eq!(timestamp("t", "2027-06-15T19:00:00-04:00").unwrap().to_rfc3339(), "2027-06-15T23:00:00+00:00");
         assert!(timestamp("t", "2027-06-15T19:00:00Z").is_ok());
         assert!(timestamp("t", "2027-06-15T19:00:00").is_err());
         assert!(timestamp("t", "2027-06-15").is_err());
@@ -234,24 +197,15 @@ mod tests {
             "https://user:pw@cdn.example.com/a.png",
             "not a url",
         ] {
-            assert!(
-                public_https_url("u", refused).is_err(),
-                "{refused} should be refused"
-            );
+            assert!(public_https_url("u", refused).is_err(), "{refused} should be refused");
         }
     }
 
     #[test]
     fn text_length_counts_characters_and_refuses_blank() {
         assert!(text("n", "é".repeat(200).as_str(), 1, 200).is_ok());
-        assert_eq!(
-            text("n", &"a".repeat(201), 1, 200).unwrap_err().code,
-            field_code::TOO_LONG
-        );
-        assert_eq!(
-            text("n", "   ", 1, 200).unwrap_err().code,
-            field_code::REQUIRED
-        );
+        assert_eq!(text("n", &"a".repeat(201), 1, 200).unwrap_err().code, field_code::TOO_LONG);
+        assert_eq!(text("n", "   ", 1, 200).unwrap_err().code, field_code::REQUIRED);
         assert!(text("n", "", 0, 10).is_ok());
     }
 }

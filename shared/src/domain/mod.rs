@@ -2,6 +2,9 @@
 
 pub mod event;
 pub mod fields;
+pub mod pricing;
+pub mod reservation;
+pub mod ticket_type;
 pub mod venue;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -63,20 +63,10 @@ pub struct UpdateVenue {
 }
 
 impl CreateVenue {
-    pub fn into_venue(
-        self,
-        id: Uuid,
-        created_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Venue, ApiError> {
+    pub fn into_venue(self, id: Uuid, created_by: &str, now: DateTime<Utc>) -> Result<Venue, ApiError> {
         let mut problems = Problems::default();
         let name = problems.take(fields::text("name", &self.name, 1, 200));
-        let capacity = problems.take(fields::whole_number(
-            "capacity",
-            self.capacity,
-            1,
-            MAX_VENUE_CAPACITY,
-        ));
+        let capacity = problems.take(fields::whole_number("capacity", self.capacity, 1, MAX_VENUE_CAPACITY));
         let timezone = problems.take(fields::time_zone("timezone", &self.timezone));
         let address = self.address.and_then(|a| a.validate(&mut problems));
         problems.finish()?;
@@ -99,24 +89,15 @@ impl UpdateVenue {
     pub fn apply_to(&self, venue: &Venue, now: DateTime<Utc>) -> Result<Venue, ApiError> {
         let mut problems = Problems::default();
         let mut next = venue.clone();
-        if let Some(name) = self
-            .name
-            .as_ref()
-            .and_then(|n| problems.take(fields::text("name", n, 1, 200)))
-        {
+        if let Some(name) = self.name.as_ref().and_then(|n| problems.take(fields::text("name", n, 1, 200))) {
             next.name = name;
         }
-        if let Some(capacity) = self
-            .capacity
-            .and_then(|c| problems.take(fields::whole_number("capacity", c, 1, MAX_VENUE_CAPACITY)))
+        if let Some(capacity) =
+            self.capacity.and_then(|c| problems.take(fields::whole_number("capacity", c, 1, MAX_VENUE_CAPACITY)))
         {
             next.capacity = capacity;
         }
-        if let Some(zone) = self
-            .timezone
-            .as_ref()
-            .and_then(|z| problems.take(fields::time_zone("timezone", z)))
-        {
+        if let Some(zone) = self.timezone.as_ref().and_then(|z| problems.take(fields::time_zone("timezone", z))) {
             zone.name().clone_into(&mut next.timezone);
         }
         match &self.address {
@@ -136,20 +117,9 @@ impl AddressInput {
         let line1 = problems.take(fields::text("address.line1", &self.line1, 1, 200));
         let city = problems.take(fields::text("address.city", &self.city, 1, 100));
         let region = problems.take(fields::text("address.region", &self.region, 1, 100));
-        let postal_code = problems.take(fields::text(
-            "address.postal_code",
-            &self.postal_code,
-            1,
-            20,
-        ));
+        let postal_code = problems.take(fields::text("address.postal_code", &self.postal_code, 1, 20));
         let country = problems.take(country_code(&self.country));
-        Some(Address {
-            line1: line1?,
-            city: city?,
-            region: region?,
-            postal_code: postal_code?,
-            country: country?,
-        })
+        Some(Address { line1: line1?, city: city?, region: region?, postal_code: postal_code?, country: country? })
     }
 }
 
@@ -203,10 +173,7 @@ mod tests {
                 "address":{"line1":"1","city":"c","region":"r","postal_code":"p","country":"fr"}}"#,
         )
         .unwrap_err();
-        assert_eq!(
-            fields_of(error),
-            ["name", "capacity", "timezone", "address.country"]
-        );
+        assert_eq!(fields_of(error), ["name", "capacity", "timezone", "address.country"]);
     }
 
     #[test]
@@ -220,9 +187,6 @@ mod tests {
         let venue = create(r#"{"name":"Hall","capacity":500,"timezone":"UTC"}"#).unwrap();
         let update: UpdateVenue = parse_json(br#"{"capacity":600}"#).unwrap();
         let next = update.apply_to(&venue, Utc::now()).unwrap();
-        assert_eq!(
-            (next.name.as_str(), next.capacity, next.version),
-            ("Hall", 600, 2)
-        );
+        assert_eq!((next.name.as_str(), next.capacity, next.version), ("Hall", 600, 2));
     }
 }

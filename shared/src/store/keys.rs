@@ -13,9 +13,17 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const GSI2: &str = "GSI2";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
 
 pub const EVENT_SK: &str = "EVENT";
 pub const GUARD_SK: &str = "GUARD";
+pub const RESERVATION_SK: &str = "RES";
+pub const ORDER_SK: &str = "ORDER";
+pub const HOLDS_SK: &str = "HOLDS";
+/// Holds are spread over this many expiry-index partitions, so no single one runs hot.
+pub const EXPIRY_SHARDS: u32 = 8;
 
 pub fn venues_pk(tenant: Uuid) -> String {
     format!("T#{tenant}#VENUES")
@@ -53,6 +61,55 @@ pub fn event_name_guard_pk(tenant: Uuid, duplicate_key: &str) -> String {
     format!("T#{tenant}#EVENTNAME#{duplicate_key}")
 }
 
+pub fn ticket_type_sk(ticket_type: Uuid) -> String {
+    format!("TT#{ticket_type}")
+}
+
+pub const TICKET_TYPE_PREFIX: &str = "TT#";
+
+pub fn reservation_pk(tenant: Uuid, reservation: Uuid) -> String {
+    format!("T#{tenant}#RES#{reservation}")
+}
+
+pub fn order_pk(tenant: Uuid, order: Uuid) -> String {
+    format!("T#{tenant}#ORDER#{order}")
+}
+
+/// GSI1 for orders: one event's orders, oldest first.
+pub fn event_orders_pk(tenant: Uuid, event: Uuid) -> String {
+    format!("T#{tenant}#EVENT#{event}#ORDERS")
+}
+
+/// GSI2 for orders: one customer's orders, oldest first.
+pub fn customer_orders_pk(tenant: Uuid, customer: &str) -> String {
+    format!("T#{tenant}#CUSTOMER#{}#ORDERS", key_part(customer))
+}
+
+/// The partition of a customer's counters (active holds, tickets per event).
+pub fn customer_pk(tenant: Uuid, customer: &str) -> String {
+    format!("T#{tenant}#CUSTOMER#{}", key_part(customer))
+}
+
+pub fn customer_event_sk(event: Uuid) -> String {
+    format!("EVENT#{event}")
+}
+
+/// GSI3: holds by expiry, across tenants, for the sweep. Present only while a hold is `HELD`.
+pub fn expiry_pk(reservation: Uuid) -> String {
+    let shard = reservation.as_u128() % u128::from(EXPIRY_SHARDS);
+    format!("EXPIRY#{shard}")
+}
+
+pub fn expiry_sort_key(expires_at: DateTime<Utc>, tenant: Uuid, reservation: Uuid) -> String {
+    format!("{}#{tenant}#{reservation}", start_prefix(expires_at))
+}
+
+/// User ids come from tokens and may contain anything; `#` and `%` are escaped so an id can
+/// never reach into another key's shape.
+pub fn key_part(raw: &str) -> String {
+    raw.replace('%', "%25").replace('#', "%23")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +121,12 @@ mod tests {
         let b = starts_sort_key("2027-01-02T03:04:05.5Z".parse().unwrap(), id);
         let c = starts_sort_key("2027-01-10T00:00:00Z".parse().unwrap(), id);
         assert!(a < b && b < c, "{a} {b} {c}");
+    }
+
+    #[test]
+    fn customer_ids_cannot_forge_key_shapes() {
+        let tenant = Uuid::nil();
+        assert_ne!(customer_pk(tenant, "a#ORDERS"), customer_orders_pk(tenant, "a"));
+        assert_eq!(key_part("a#b%23"), "a%23b%2523");
     }
 }

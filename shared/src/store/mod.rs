@@ -2,6 +2,7 @@
 //! transaction with conditions; failed conditions come back as precise outcomes, never as
 //! read-then-write races.
 
+pub mod inventory;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::cursor::PageKey;
 use crate::domain::event::{Availability, Event, EventStatus};
+use crate::domain::ticket_type::TicketType;
 use crate::domain::venue::Venue;
 use keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
 
@@ -42,6 +44,8 @@ pub enum EventWriteError {
     VersionChanged,
     #[error("another event has this name at this venue on this day")]
     DuplicateName,
+    #[error("tickets are held or sold")]
+    HasSales,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,6 +70,7 @@ pub struct Page<T> {
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub event: Event,
+    pub ticket_types: Vec<TicketType>,
     pub availability: Availability,
 }
 
@@ -79,10 +84,7 @@ const TRANSACTION_ATTEMPTS: u32 = 4;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn table_name(&self) -> &str {
@@ -91,25 +93,13 @@ impl Store {
 
     /// A cheap round trip proving the table is reachable.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.client.describe_table().table_name(&self.table).send().await.map(|_| ()).map_err(classify)
     }
 
     // ---- venues ----
 
     pub async fn create_venue(&self, tenant: Uuid, venue: &Venue) -> Result<(), StoreError> {
-        let item = with_keys(
-            venue,
-            [
-                (PK, keys::venues_pk(tenant)),
-                (SK, keys::venue_sk(venue.id)),
-            ],
-        )?;
+        let item = with_keys(venue, [(PK, keys::venues_pk(tenant)), (SK, keys::venue_sk(venue.id))])?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -132,27 +122,12 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
-        output
-            .item
-            .map(from_item)
-            .transpose()
-            .map_err(StoreError::from)
+        output.item.map(from_item).transpose().map_err(StoreError::from)
     }
 
     /// Replaces a venue if nobody else changed it since `expected_version`; `Ok(false)` if they did.
-    pub async fn replace_venue(
-        &self,
-        tenant: Uuid,
-        venue: &Venue,
-        expected_version: u64,
-    ) -> Result<bool, StoreError> {
-        let item = with_keys(
-            venue,
-            [
-                (PK, keys::venues_pk(tenant)),
-                (SK, keys::venue_sk(venue.id)),
-            ],
-        )?;
+    pub async fn replace_venue(&self, tenant: Uuid, venue: &Venue, expected_version: u64) -> Result<bool, StoreError> {
+        let item = with_keys(venue, [(PK, keys::venues_pk(tenant)), (SK, keys::venue_sk(venue.id))])?;
         let result = self
             .client
             .put_item()
@@ -190,101 +165,158 @@ impl Store {
 
     /// Writes a new event and its name guard in one transaction.
     pub async fn create_event(&self, tenant: Uuid, event: &Event) -> Result<(), EventWriteError> {
-        let put_event = self.put(
-            event_item(tenant, event)?,
-            "attribute_not_exists(PK)",
-            Vec::new(),
-        );
-        let put_guard = self.put(
-            guard_item(tenant, event),
-            "attribute_not_exists(PK)",
-            Vec::new(),
-        );
+        let put_event = self.put(event_item(tenant, event)?, "attribute_not_exists(PK)", Vec::new());
+        let put_guard = self.put(guard_item(tenant, event), "attribute_not_exists(PK)", Vec::new());
         match self.transact(vec![put_event, put_guard]).await? {
             None => Ok(()),
-            Some(failed) if failed.get(1).copied().unwrap_or(false) => {
-                Err(EventWriteError::DuplicateName)
-            }
+            Some(failed) if failed.get(1).copied().unwrap_or(false) => Err(EventWriteError::DuplicateName),
             Some(_) => Err(EventWriteError::VersionChanged),
         }
     }
 
     /// The live (not deleted) event with its ticket-type counts.
-    pub async fn get_event(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, id)))
-            .key(SK, s(keys::EVENT_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        if item.contains_key("deleted_at") {
-            return Ok(None);
+    pub async fn get_event(&self, tenant: Uuid, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let mut event = None;
+        let mut ticket_types = Vec::new();
+        for item in self.event_partition(tenant, id).await? {
+            let sort = item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sort == keys::EVENT_SK {
+                if item.contains_key("deleted_at") {
+                    return Ok(None);
+                }
+                event = Some(from_item::<Event>(item)?);
+            } else if sort.starts_with(keys::TICKET_TYPE_PREFIX) {
+                ticket_types.push(from_item(item)?);
+            }
         }
-        let event: Event = from_item(item)?;
-        Ok(Some(StoredEvent::without_ticket_types(event)))
+        Ok(event.map(|event| StoredEvent::with_ticket_types(event, ticket_types)))
     }
 
-    /// Replaces `previous` by `next` if the stored version is still `previous.version`, moving
-    /// the name guard when the name, venue or local day changed.
+    /// Every item of an event's partition: the event and its ticket types, read consistently.
+    async fn event_partition(&self, tenant: Uuid, id: Uuid) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut resume = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::event_pk(tenant, id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(resume.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            resume = output.last_evaluated_key;
+            if resume.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn ticket_types_of(&self, tenant: Uuid, id: Uuid) -> Result<Vec<TicketType>, StoreError> {
+        let items = self.event_partition(tenant, id).await?;
+        items
+            .into_iter()
+            .filter(|item| {
+                item.get(SK).and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with(keys::TICKET_TYPE_PREFIX))
+            })
+            .map(|item| from_item(item).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Replaces the event read as `previous` by `next` if its version is still the one read.
+    /// In the same transaction: the name guard moves when name, venue or local day change; a
+    /// status change reaches every ticket type's `sales_open`; and with `require_no_sales`,
+    /// every ticket type must still have nothing held or sold at commit time.
     pub async fn replace_event(
         &self,
         tenant: Uuid,
-        previous: &Event,
+        previous: &StoredEvent,
         next: &Event,
+        require_no_sales: bool,
     ) -> Result<(), EventWriteError> {
-        let mut items = vec![self.put(
-            event_item(tenant, next)?,
-            LIVE_AT_VERSION,
-            version_values(previous),
-        )];
-        let guard_moves = previous.duplicate_key() != next.duplicate_key();
+        let before = &previous.event;
+        let mut items = vec![self.put(event_item(tenant, next)?, LIVE_AT_VERSION, version_values(before))];
+        let guard_moves = before.duplicate_key() != next.duplicate_key();
         if guard_moves {
-            items.push(self.delete_guard(tenant, previous));
-            items.push(self.put(
-                guard_item(tenant, next),
-                "attribute_not_exists(PK)",
-                Vec::new(),
-            ));
+            items.push(self.delete_guard(tenant, before));
+            items.push(self.put(guard_item(tenant, next), "attribute_not_exists(PK)", Vec::new()));
+        }
+        let first_type = items.len();
+        let status_changes = before.status != next.status;
+        for ticket_type in &previous.ticket_types {
+            if status_changes {
+                items.push(self.set_sales_open(tenant, next, ticket_type.id, require_no_sales));
+            } else if require_no_sales {
+                items.push(self.check_no_sales(tenant, before.id, ticket_type.id));
+            }
         }
         match self.transact(items).await? {
             None => Ok(()),
-            Some(failed) if guard_moves && failed.get(2).copied().unwrap_or(false) => {
-                Err(EventWriteError::DuplicateName)
-            }
+            Some(failed) if guard_moves && failed[2] => Err(EventWriteError::DuplicateName),
+            Some(failed) if !failed[0] && failed[first_type..].iter().any(|f| *f) => Err(EventWriteError::HasSales),
             Some(_) => Err(EventWriteError::VersionChanged),
         }
     }
 
-    /// Soft delete: the event leaves every list and lookup, and frees its name for reuse.
+    /// Soft delete: the event leaves every list and lookup and frees its name for reuse, if
+    /// nothing is held or sold at commit time.
     pub async fn delete_event(
         &self,
         tenant: Uuid,
-        event: &Event,
+        stored: &StoredEvent,
         now: DateTime<Utc>,
     ) -> Result<(), EventWriteError> {
+        let event = &stored.event;
         let mut item = to_item(event).map_err(StoreError::from)?;
         item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
         item.insert(SK.into(), s(keys::EVENT_SK));
         item.insert("deleted_at".into(), s(now.to_rfc3339()));
-        let items = vec![
-            self.put(item, LIVE_AT_VERSION, version_values(event)),
-            self.delete_guard(tenant, event),
-        ];
+        let mut items = vec![self.put(item, LIVE_AT_VERSION, version_values(event)), self.delete_guard(tenant, event)];
+        items.extend(stored.ticket_types.iter().map(|t| self.check_no_sales(tenant, event.id, t.id)));
         match self.transact(items).await? {
             None => Ok(()),
+            Some(failed) if !failed[0] && failed[2..].iter().any(|f| *f) => Err(EventWriteError::HasSales),
             Some(_) => Err(EventWriteError::VersionChanged),
         }
+    }
+
+    fn set_sales_open(
+        &self,
+        tenant: Uuid,
+        event: &Event,
+        ticket_type: Uuid,
+        require_no_sales: bool,
+    ) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+            .update_expression("SET sales_open = :open")
+            .expression_attribute_values(":open", AttributeValue::Bool(inventory::sales_open(event)));
+        update = if require_no_sales {
+            update
+                .condition_expression("attribute_exists(PK) AND reserved = :zero AND sold = :zero")
+                .expression_attribute_values(":zero", n(0))
+        } else {
+            update.condition_expression("attribute_exists(PK)")
+        };
+        TransactWriteItem::builder().update(update.build().expect("key and expression are set")).build()
+    }
+
+    fn check_no_sales(&self, tenant: Uuid, event: Uuid, ticket_type: Uuid) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event)))
+            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+            .condition_expression("reserved = :zero AND sold = :zero")
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .expect("key and expression are set");
+        TransactWriteItem::builder().condition_check(check).build()
     }
 
     pub async fn list_events(
@@ -346,17 +378,20 @@ impl Store {
             .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));
-        let page: Page<Event> = self
-            .paginate(query, &[PK, SK, pk_name, sk_name], limit, start)
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(StoredEvent::without_ticket_types)
-                .collect(),
-            next: page.next,
-        })
+        let page: Page<Event> = self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await?;
+        // Each event's counts live on its ticket types; fetch them side by side.
+        let mut lookups = tokio::task::JoinSet::new();
+        for (i, event) in page.items.iter().enumerate() {
+            let (store, id) = (self.clone(), event.id);
+            lookups.spawn(async move { (i, store.ticket_types_of(tenant, id).await) });
+        }
+        let mut types: Vec<Vec<TicketType>> = vec![Vec::new(); page.items.len()];
+        while let Some(joined) = lookups.join_next().await {
+            let (i, found) = joined.map_err(|e| StoreError::Failed(e.to_string()))?;
+            types[i] = found?;
+        }
+        let items = page.items.into_iter().zip(types).map(|(e, t)| StoredEvent::with_ticket_types(e, t)).collect();
+        Ok(Page { items, next: page.next })
     }
 
     // ---- plumbing ----
@@ -370,19 +405,24 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<T>, StoreError> {
+        let page = self.paginate_items(query, key_attributes, limit, start).await?;
+        let items = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: page.next })
+    }
+
+    async fn paginate_items(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        key_attributes: &[&str],
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Item>, StoreError> {
         let mut found: Vec<Item> = Vec::with_capacity(limit + 1);
         let mut resume = start;
         loop {
-            let wanted = i32::try_from(limit + 1 - found.len())
-                .unwrap_or(i32::MAX)
-                .max(25);
-            let output = query
-                .clone()
-                .limit(wanted)
-                .set_exclusive_start_key(resume.take())
-                .send()
-                .await
-                .map_err(classify)?;
+            let wanted = i32::try_from(limit + 1 - found.len()).unwrap_or(i32::MAX).max(25);
+            let output =
+                query.clone().limit(wanted).set_exclusive_start_key(resume.take()).send().await.map_err(classify)?;
             found.extend(output.items.unwrap_or_default());
             resume = output.last_evaluated_key;
             if found.len() > limit || resume.is_none() {
@@ -393,46 +433,29 @@ impl Store {
         found.truncate(limit);
         let next = if more {
             found.last().map(|item| {
-                key_attributes
-                    .iter()
-                    .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-                    .collect()
+                key_attributes.iter().filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone()))).collect()
             })
         } else {
             None
         };
-        let items = found.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+        Ok(Page { items: found, next })
     }
 
-    fn put(
-        &self,
-        item: Item,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> TransactWriteItem {
-        let mut put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
+    fn put(&self, item: Item, condition: &str, values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         if condition.contains("#version") {
             put = put.expression_attribute_names("#version", "version");
         }
         for (name, value) in values {
             put = put.expression_attribute_values(name, value);
         }
-        TransactWriteItem::builder()
-            .put(put.build().expect("table and item are set"))
-            .build()
+        TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
     }
 
     fn delete_guard(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
         let delete = Delete::builder()
             .table_name(&self.table)
-            .key(
-                PK,
-                s(keys::event_name_guard_pk(tenant, &event.duplicate_key())),
-            )
+            .key(PK, s(keys::event_name_guard_pk(tenant, &event.duplicate_key())))
             .key(SK, s(keys::GUARD_SK))
             .condition_expression("attribute_not_exists(PK) OR event_id = :event")
             .expression_attribute_values(":event", s(event.id.to_string()))
@@ -445,43 +468,23 @@ impl Store {
     /// failed, with `flags[i]` telling whether item `i`'s condition was the one that failed.
     /// Conflicts with concurrent transactions are retried, since they say nothing about our
     /// conditions.
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Option<Vec<bool>>, StoreError> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let Err(error) = result else { return Ok(None) };
-            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                error.as_service_error()
-            {
-                let codes: Vec<&str> = cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None"))
-                    .collect();
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
+                let codes: Vec<&str> =
+                    cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
                 if codes.contains(&"ConditionalCheckFailed") {
-                    return Ok(Some(
-                        codes
-                            .iter()
-                            .map(|c| *c == "ConditionalCheckFailed")
-                            .collect(),
-                    ));
+                    return Ok(Some(codes.iter().map(|c| *c == "ConditionalCheckFailed").collect()));
                 }
                 if attempt < TRANSACTION_ATTEMPTS {
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                     continue;
                 }
-                return Err(StoreError::Unavailable(format!(
-                    "transaction kept conflicting: {codes:?}"
-                )));
+                return Err(StoreError::Unavailable(format!("transaction kept conflicting: {codes:?}")));
             }
             return Err(classify(error));
         }
@@ -497,11 +500,20 @@ fn version_values(event: &Event) -> Vec<(&'static str, AttributeValue)> {
 impl StoredEvent {
     /// A new event: nothing allocated, held or sold yet.
     pub fn without_ticket_types(event: Event) -> Self {
-        let availability = Availability::from_ticket_types(event.capacity, []);
-        Self {
-            event,
-            availability,
-        }
+        Self::with_ticket_types(event, Vec::new())
+    }
+
+    pub fn with_ticket_types(event: Event, mut ticket_types: Vec<TicketType>) -> Self {
+        ticket_types.sort_by_key(|t| t.id);
+        let availability = Availability::from_ticket_types(
+            event.capacity,
+            ticket_types.iter().map(|t| (t.quantity, t.reserved, t.sold)),
+        );
+        Self { event, ticket_types, availability }
+    }
+
+    pub fn ticket_type(&self, id: Uuid) -> Option<&TicketType> {
+        self.ticket_types.iter().find(|t| t.id == id)
     }
 }
 
@@ -522,19 +534,13 @@ fn event_item(tenant: Uuid, event: &Event) -> Result<Item, StoreError> {
 
 fn guard_item(tenant: Uuid, event: &Event) -> Item {
     HashMap::from([
-        (
-            PK.to_owned(),
-            s(keys::event_name_guard_pk(tenant, &event.duplicate_key())),
-        ),
+        (PK.to_owned(), s(keys::event_name_guard_pk(tenant, &event.duplicate_key()))),
         (SK.to_owned(), s(keys::GUARD_SK)),
         ("event_id".to_owned(), s(event.id.to_string())),
     ])
 }
 
-fn with_keys<const N: usize>(
-    value: &impl Serialize,
-    key_values: [(&str, String); N],
-) -> Result<Item, StoreError> {
+fn with_keys<const N: usize>(value: &impl Serialize, key_values: [(&str, String); N]) -> Result<Item, StoreError> {
     let mut item = to_item(value)?;
     for (name, value) in key_values {
         item.insert(name.to_owned(), s(value));
@@ -551,10 +557,7 @@ fn n(value: u64) -> AttributeValue {
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
-    error
-        .as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        == Some("ConditionalCheckFailedException")
+    error.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
 }
 
 /// Sorts SDK failures into "retry later" and "broken"; the full text is kept for the logs.
@@ -579,9 +582,5 @@ where
         _ => false,
     };
     let text = DisplayErrorContext(&error).to_string();
-    if transient {
-        StoreError::Unavailable(text)
-    } else {
-        StoreError::Failed(text)
-    }
+    if transient { StoreError::Unavailable(text) } else { StoreError::Failed(text) }
 }

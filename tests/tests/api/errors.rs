@@ -8,34 +8,17 @@ use crate::harness::{Tenant, serve_with, stack};
 async fn bodies_over_64_kib_are_refused() {
     let organizer = Tenant::new().organizer();
     let body = json!({ "name": "x".repeat(70 * 1024), "capacity": 10, "timezone": "UTC" });
-    organizer
-        .post("/api/v1/venues", &body)
-        .await
-        .assert_problem(413, "PAYLOAD_TOO_LARGE");
+    organizer.post("/api/v1/venues", &body).await.assert_problem(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
 async fn path_ids_that_are_not_uuids_are_400s() {
     let admin = Tenant::new().admin();
-    admin
-        .get("/api/v1/events/123")
-        .await
-        .assert_problem(400, "VALIDATION_ERROR");
-    admin
-        .get("/api/v1/venues/%20")
-        .await
-        .assert_problem(400, "VALIDATION_ERROR");
-    admin
-        .post("/api/v1/events/x/publish", &json!({}))
-        .await
-        .assert_problem(400, "VALIDATION_ERROR");
-    admin
-        .delete("/api/v1/events/0190a5d4")
-        .await
-        .assert_problem(400, "VALIDATION_ERROR");
-    let reply = admin
-        .put("/api/v1/events/not-an-id", &json!({ "name": "x" }))
-        .await;
+    admin.get("/api/v1/events/123").await.assert_problem(400, "VALIDATION_ERROR");
+    admin.get("/api/v1/venues/%20").await.assert_problem(400, "VALIDATION_ERROR");
+    admin.post("/api/v1/events/x/publish", &json!({})).await.assert_problem(400, "VALIDATION_ERROR");
+    admin.delete("/api/v1/events/0190a5d4").await.assert_problem(400, "VALIDATION_ERROR");
+    let reply = admin.put("/api/v1/events/not-an-id", &json!({ "name": "x" })).await;
     reply.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(reply.error_fields(), ["event_id"]);
 }
@@ -50,19 +33,10 @@ async fn every_response_carries_a_request_id() {
         tenant.customer().post("/api/v1/venues", &json!({})).await,
     ];
     for reply in replies {
-        let request_id = reply
-            .headers
-            .get("x-request-id")
-            .expect("x-request-id")
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let request_id = reply.headers.get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
         assert!(!request_id.is_empty());
         if reply.status >= 400 {
-            assert_eq!(
-                reply.body["request_id"], request_id,
-                "the problem names the same request"
-            );
+            assert_eq!(reply.body["request_id"], request_id, "the problem names the same request");
         }
     }
 }
@@ -73,50 +47,23 @@ async fn internal_failures_say_nothing_about_internals() {
     let tenant = Tenant::at(serve_with(stack().deps(missing_table, None)).await);
     let reply = tenant.admin().get("/api/v1/venues").await;
     reply.assert_problem(500, "INTERNAL_ERROR");
-    for secret in [
-        missing_table,
-        "ResourceNotFound",
-        "DynamoDB",
-        "dynamodb",
-        "aws",
-        "127.0.0.1",
-    ] {
-        assert!(
-            !reply.text.contains(secret),
-            "500 body leaks {secret:?}: {}",
-            reply.text
-        );
+    for secret in [missing_table, "ResourceNotFound", "DynamoDB", "dynamodb", "aws", "127.0.0.1"] {
+        assert!(!reply.text.contains(secret), "500 body leaks {secret:?}: {}", reply.text);
     }
     let health = tenant.with_header(None).get("/health").await;
     assert_eq!(health.status, 503, "{}", health.text);
-    assert_eq!(
-        health.body["checks"],
-        json!({ "dynamodb": "unavailable", "sqs": "ok" })
-    );
+    assert_eq!(health.body["checks"], json!({ "dynamodb": "unavailable", "sqs": "ok" }));
 }
 
 #[tokio::test]
 async fn health_reports_an_unreachable_queue_service() {
     let stack = stack();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let deps = stack.deps(
-        &stack.table,
-        Some(&format!("http://127.0.0.1:{closed_port}")),
-    );
-    let reply = Tenant::at(serve_with(deps).await)
-        .with_header(None)
-        .get("/health")
-        .await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let deps = stack.deps(&stack.table, Some(&format!("http://127.0.0.1:{closed_port}")));
+    let reply = Tenant::at(serve_with(deps).await).with_header(None).get("/health").await;
     assert_eq!(reply.status, 503, "{}", reply.text);
     assert_eq!(reply.body["status"], "unavailable");
-    assert_eq!(
-        reply.body["checks"],
-        json!({ "dynamodb": "ok", "sqs": "unavailable" })
-    );
+    assert_eq!(reply.body["checks"], json!({ "dynamodb": "ok", "sqs": "unavailable" }));
 }
 
 #[tokio::test]

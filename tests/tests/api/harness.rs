@@ -10,7 +10,8 @@ use local_runner::emulators::{Emulators, Installation};
 use local_runner::server::Gateway;
 use local_runner::template::Template;
 use local_runner::token::DevClaims;
-use local_runner::{create_table, emulator_clients, local_config};
+use local_runner::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
+use local_runner::{create_table, emulator_clients, local_config, local_config_with, queue_variables};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -36,62 +37,101 @@ pub fn template() -> Template {
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        let emulators = Installation {
-            project_root: project_root(),
-        }
-        .start(0, 0)
-        .expect("emulators start (run `make tools` first)");
+        let emulators = Installation { project_root: project_root() }
+            .start(0, 0)
+            .expect("emulators start (run `make tools` first)");
         let table = format!("events-test-{}", Uuid::now_v7());
-        let (dynamodb_endpoint, sqs_endpoint) =
-            (emulators.dynamodb.endpoint(), emulators.sqs.endpoint());
+        let (dynamodb_endpoint, sqs_endpoint) = (emulators.dynamodb.endpoint(), emulators.sqs.endpoint());
         let (sender, receiver) = std::sync::mpsc::channel();
         let table_name = table.clone();
         // The server gets a runtime of its own: each #[tokio::test] runtime ends with its test.
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
-                let (dynamodb, sqs) = emulator_clients(&dynamodb_endpoint, &sqs_endpoint);
-                let template = template();
-                create_table(&dynamodb, &template.tables[0], &table_name)
-                    .await
-                    .expect("table created");
-                let deps =
-                    Deps::with_clients(&local_config(&table_name).unwrap(), dynamodb, sqs).unwrap();
+                let options = StackOptions { queue_consumers: true, schedules: true, settings: fast_workers() };
+                let (deps, _) = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await;
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                sender
-                    .send(format!("http://{}", listener.local_addr().unwrap()))
-                    .unwrap();
-                let gateway = Arc::new(Gateway::new(&template.routes, deps).unwrap());
+                sender.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+                let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
                 gateway.serve(listener).await.unwrap();
             });
         });
         let base_url = receiver.recv().expect("the gateway starts");
-        Stack {
-            base_url,
-            table,
-            emulators,
-        }
+        Stack { base_url, table, emulators }
     })
+}
+
+/// Which of Lambda's event sources run for a stack.
+#[derive(Clone, Copy)]
+pub struct StackOptions {
+    pub queue_consumers: bool,
+    pub schedules: bool,
+    pub settings: WorkerSettings,
+}
+
+/// Retries after 1 s and sweeps every 2 s, so time-based behaviour shows quickly.
+pub fn fast_workers() -> WorkerSettings {
+    WorkerSettings { retry_after: std::time::Duration::from_secs(1), schedule_every: std::time::Duration::from_secs(2) }
+}
+
+/// Creates `table` and its queues on the emulators and starts the chosen workers on the
+/// current runtime. Returns the handlers' dependencies and the queues by logical id.
+pub async fn provision(
+    dynamodb_endpoint: &str,
+    sqs_endpoint: &str,
+    table: &str,
+    options: StackOptions,
+) -> (Arc<Deps>, std::collections::HashMap<String, local_runner::workers::LocalQueue>) {
+    let (dynamodb, sqs) = emulator_clients(dynamodb_endpoint, sqs_endpoint);
+    let template = template();
+    create_table(&dynamodb, &template.tables[0], table).await.expect("table created");
+    let queues = create_queues(&sqs, &template, table).await.expect("queues created");
+    let config = local_config_with(table, &queue_variables(&template, &queues)).unwrap();
+    let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs).unwrap());
+    if options.queue_consumers {
+        for trigger in &template.queue_triggers {
+            tokio::spawn(poll_queue(
+                Arc::clone(&deps),
+                trigger.clone(),
+                queues[&trigger.queue].clone(),
+                options.settings,
+            ));
+        }
+    }
+    if options.schedules {
+        for trigger in &template.schedules {
+            tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), options.settings));
+        }
+    }
+    (deps, queues)
+}
+
+/// A stack of its own on the shared emulators (fresh table and queues), served on a new port
+/// for the rest of the calling test, with only the chosen workers running.
+pub async fn isolated_stack(
+    options: StackOptions,
+) -> (Tenant, Arc<Deps>, std::collections::HashMap<String, local_runner::workers::LocalQueue>) {
+    let stack = stack();
+    let table = format!("events-isolated-{}", Uuid::now_v7());
+    let (deps, queues) =
+        provision(&stack.emulators.dynamodb.endpoint(), &stack.emulators.sqs.endpoint(), &table, options).await;
+    let url = serve_with(Arc::clone(&deps)).await;
+    (Tenant::at(url), deps, queues)
 }
 
 impl Stack {
     /// Handler dependencies on the shared emulators, for `table` and optionally another SQS
     /// endpoint (to wire a stack differently from the shared one).
-    pub fn deps(&self, table: &str, sqs_endpoint: Option<&str>) -> Deps {
-        let sqs_endpoint =
-            sqs_endpoint.map_or_else(|| self.emulators.sqs.endpoint(), str::to_owned);
+    pub fn deps(&self, table: &str, sqs_endpoint: Option<&str>) -> Arc<Deps> {
+        let sqs_endpoint = sqs_endpoint.map_or_else(|| self.emulators.sqs.endpoint(), str::to_owned);
         let (dynamodb, sqs) = emulator_clients(&self.emulators.dynamodb.endpoint(), &sqs_endpoint);
-        Deps::with_clients(&local_config(table).unwrap(), dynamodb, sqs).unwrap()
+        Arc::new(Deps::with_clients(&local_config(table).unwrap(), dynamodb, sqs).unwrap())
     }
 }
 
 /// Serves `deps` on a fresh port for the rest of the calling test (for tests that need a
 /// differently wired stack, such as a missing table or an unreachable queue service).
-pub async fn serve_with(deps: Deps) -> String {
+pub async fn serve_with(deps: Arc<Deps>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
@@ -113,11 +153,7 @@ impl Tenant {
     }
 
     pub fn at(base_url: String) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            base_url,
-            http: reqwest::Client::new(),
-        }
+        Self { id: Uuid::now_v7(), base_url, http: reqwest::Client::new() }
     }
 
     pub fn token(&self, role: &str, sub: &str) -> String {
@@ -141,11 +177,7 @@ impl Tenant {
     }
 
     pub fn with_header(&self, authorization: Option<String>) -> Client {
-        Client {
-            base_url: self.base_url.clone(),
-            http: self.http.clone(),
-            authorization,
-        }
+        Client { base_url: self.base_url.clone(), http: self.http.clone(), authorization }
     }
 }
 
@@ -173,54 +205,32 @@ impl Reply {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
+            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
             .unwrap_or_default()
     }
 
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{}", self.text);
-        let content_type = self
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        assert_eq!(
-            content_type,
-            Some("application/problem+json"),
-            "{}",
-            self.text
-        );
+        let content_type = self.headers.get("content-type").and_then(|v| v.to_str().ok());
+        assert_eq!(content_type, Some("application/problem+json"), "{}", self.text);
     }
 }
 
 impl Client {
     pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
         }
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
+            request = request.header("content-type", "application/json").body(body);
         }
         let response = request.send().await.expect("the stack answers");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            text,
-            body,
-        }
+        Reply { status, headers, text, body }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -242,7 +252,10 @@ impl Client {
     /// Creates a venue and returns it; panics with the reply if that fails.
     pub async fn venue(&self, capacity: u32) -> Value {
         let reply = self
-            .post("/api/v1/venues", &json!({ "name": "Main Hall", "capacity": capacity, "timezone": "America/New_York" }))
+            .post(
+                "/api/v1/venues",
+                &json!({ "name": "Main Hall", "capacity": capacity, "timezone": "America/New_York" }),
+            )
             .await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         reply.body["venue"].clone()
@@ -250,9 +263,7 @@ impl Client {
 
     /// Creates an event at `venue`, starting in `days`, with `extra` fields merged in.
     pub async fn event(&self, venue: &Value, name: &str, days: i64, extra: Value) -> Value {
-        let reply = self
-            .post("/api/v1/events", &event_body(venue, name, days, extra))
-            .await;
+        let reply = self.post("/api/v1/events", &event_body(venue, name, days, extra)).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         reply.body["event"].clone()
     }

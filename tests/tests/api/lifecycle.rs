@@ -45,11 +45,7 @@ fn path_to(target: &str) -> Vec<&'static str> {
         }
     }
     let mut path = Vec::new();
-    let mut current = ALLOWED
-        .iter()
-        .map(|(_, to)| *to)
-        .find(|s| *s == target)
-        .unwrap_or("DRAFT");
+    let mut current = ALLOWED.iter().map(|(_, to)| *to).find(|s| *s == target).unwrap_or("DRAFT");
     while current != "DRAFT" {
         path.push(current);
         current = previous[current];
@@ -77,11 +73,7 @@ async fn every_allowed_transition_succeeds() {
         let reply = organizer.put(&path, &json!({ "status": to })).await;
         assert_eq!(reply.status, 200, "{from} -> {to}: {}", reply.text);
         assert_eq!(reply.body["event"]["status"], *to);
-        assert_eq!(
-            organizer.get(&path).await.body["event"]["status"],
-            *to,
-            "{from} -> {to} is stored"
-        );
+        assert_eq!(organizer.get(&path).await.body["event"]["status"], *to, "{from} -> {to} is stored");
     }
 }
 
@@ -93,11 +85,7 @@ async fn refused_transitions_are_409s_listing_what_is_allowed() {
         ("DRAFT", "ON_SALE", "REVIEW, PUBLISHED"),
         ("DRAFT", "COMPLETED", "REVIEW, PUBLISHED"),
         ("PUBLISHED", "DRAFT", "ON_SALE, POSTPONED"),
-        (
-            "ON_SALE",
-            "REVIEW",
-            "SALES_PAUSED, SOLD_OUT, IN_PROGRESS, POSTPONED",
-        ),
+        ("ON_SALE", "REVIEW", "SALES_PAUSED, SOLD_OUT, IN_PROGRESS, POSTPONED"),
         ("POSTPONED", "ON_SALE", "RESCHEDULED"),
         ("IN_PROGRESS", "ON_SALE", "COMPLETED"),
     ];
@@ -105,16 +93,8 @@ async fn refused_transitions_are_409s_listing_what_is_allowed() {
         let path = event_in(&organizer, &venue, &format!("Refused {i}"), from).await;
         let reply = organizer.put(&path, &json!({ "status": to })).await;
         reply.assert_problem(409, "INVALID_EVENT_STATE");
-        assert!(
-            reply.body["detail"].as_str().unwrap().contains(allowed),
-            "{from} -> {to}: {}",
-            reply.text
-        );
-        assert_eq!(
-            organizer.get(&path).await.body["event"]["status"],
-            *from,
-            "a refused move changes nothing"
-        );
+        assert!(reply.body["detail"].as_str().unwrap().contains(allowed), "{from} -> {to}: {}", reply.text);
+        assert_eq!(organizer.get(&path).await.body["event"]["status"], *from, "a refused move changes nothing");
     }
 }
 
@@ -123,9 +103,7 @@ async fn cancelling_is_not_a_status_update() {
     let organizer = Tenant::new().organizer();
     let venue = organizer.venue(100).await;
     let path = event_in(&organizer, &venue, "Not like this", "ON_SALE").await;
-    let reply = organizer
-        .put(&path, &json!({ "status": "CANCELLED" }))
-        .await;
+    let reply = organizer.put(&path, &json!({ "status": "CANCELLED" })).await;
     reply.assert_problem(409, "INVALID_EVENT_STATE");
     assert!(reply.body["detail"].as_str().unwrap().contains("/cancel"));
 }
@@ -135,18 +113,9 @@ async fn a_completed_event_cannot_be_changed_at_all() {
     let organizer = Tenant::new().organizer();
     let venue = organizer.venue(100).await;
     let path = event_in(&organizer, &venue, "Done", "COMPLETED").await;
-    organizer
-        .put(&path, &json!({ "name": "Renamed" }))
-        .await
-        .assert_problem(409, "INVALID_EVENT_STATE");
-    organizer
-        .put(&path, &json!({ "status": "ON_SALE" }))
-        .await
-        .assert_problem(409, "INVALID_EVENT_STATE");
-    organizer
-        .post(&format!("{path}/publish"), &json!({}))
-        .await
-        .assert_problem(409, "INVALID_EVENT_STATE");
+    organizer.put(&path, &json!({ "name": "Renamed" })).await.assert_problem(409, "INVALID_EVENT_STATE");
+    organizer.put(&path, &json!({ "status": "ON_SALE" })).await.assert_problem(409, "INVALID_EVENT_STATE");
+    organizer.post(&format!("{path}/publish"), &json!({})).await.assert_problem(409, "INVALID_EVENT_STATE");
 }
 
 #[test]
@@ -154,26 +123,16 @@ fn the_code_and_the_contract_agree_on_the_state_machine() {
     use shared::domain::event::EventStatus;
     let mut from_code: Vec<(String, String)> = EventStatus::ALL
         .iter()
-        .flat_map(|from| {
-            from.next_allowed()
-                .iter()
-                .map(move |to| (from.as_str().to_owned(), to.as_str().to_owned()))
-        })
+        .flat_map(|from| from.next_allowed().iter().map(move |to| (from.as_str().to_owned(), to.as_str().to_owned())))
         .filter(|(_, to)| to != "CANCELLED")
         .collect();
-    let mut from_contract: Vec<(String, String)> = ALLOWED
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
+    let mut from_contract: Vec<(String, String)> =
+        ALLOWED.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
     from_code.sort();
     from_contract.sort();
     assert_eq!(from_code, from_contract);
     for status in EventStatus::ALL {
         let cancellable = status.next_allowed().contains(&EventStatus::Cancelled);
-        assert_eq!(
-            cancellable,
-            !status.is_terminal(),
-            "{status:?}: every non-terminal state may be cancelled"
-        );
+        assert_eq!(cancellable, !status.is_terminal(), "{status:?}: every non-terminal state may be cancelled");
     }
 }

@@ -4,8 +4,11 @@
 mod auth;
 mod errors;
 mod events;
+mod expiry;
 mod harness;
+mod inventory;
 mod lifecycle;
+mod overselling;
 mod samples;
 mod signing_keys;
 mod tenancy;

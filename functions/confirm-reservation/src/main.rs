@@ -1,0 +1,6 @@
+//! `POST /api/v1/reservations/{reservation_id}/confirm`: see `shared::api` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::Endpoint::ConfirmReservation).await
+}

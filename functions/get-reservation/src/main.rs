@@ -1,0 +1,6 @@
+//! `GET /api/v1/reservations/{reservation_id}`: see `shared::api` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::Endpoint::GetReservation).await
+}

@@ -1,0 +1,194 @@
+//! Plays Lambda's event sources locally: creates the template's queues, polls each queue that
+//! feeds a function and hands it real SQS events (deleting only what the function did not
+//! report as failed), and runs scheduled functions on a timer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{Value, json};
+use shared::api::{Deps, Job};
+
+use crate::template::{QueueSpec, QueueTrigger, ScheduleTrigger, Template};
+
+#[derive(Debug, Clone)]
+pub struct LocalQueue {
+    pub url: String,
+    pub arn: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("SQS: {0}")]
+    Sqs(String),
+    #[error("template: {0}")]
+    Template(String),
+}
+
+fn sqs_error(error: impl std::error::Error + Send + Sync + 'static) -> WorkerError {
+    WorkerError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string())
+}
+
+/// Creates the template's queues as `<prefix>-<LogicalId>`, dead-letter queues first so
+/// redrive policies can name them. Returns them by logical id.
+pub async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    template: &Template,
+    prefix: &str,
+) -> Result<HashMap<String, LocalQueue>, WorkerError> {
+    let mut created: HashMap<String, LocalQueue> = HashMap::new();
+    let mut pending: Vec<&QueueSpec> = template.queues.iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for spec in pending {
+            let dead_letter = match &spec.dead_letter {
+                Some((target, max)) => {
+                    let Some(queue) = created.get(target) else {
+                        waiting.push(spec);
+                        continue;
+                    };
+                    Some((queue.arn.clone(), *max))
+                }
+                None => None,
+            };
+            let mut request = sqs.create_queue().queue_name(format!("{prefix}-{}", spec.logical_id));
+            for (name, value) in &spec.attributes {
+                request = request.attributes(QueueAttributeName::from(name.as_str()), value);
+            }
+            if let Some((arn, max)) = dead_letter {
+                let policy = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max.to_string() });
+                request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            }
+            let url = request.send().await.map_err(sqs_error)?.queue_url.unwrap_or_default();
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            let arn =
+                attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).unwrap_or_default();
+            created.insert(spec.logical_id.clone(), LocalQueue { url, arn });
+        }
+        if waiting.len() == before {
+            return Err(WorkerError::Template("a RedrivePolicy names a queue that is not in the template".into()));
+        }
+        pending = waiting;
+    }
+    Ok(created)
+}
+
+/// How the local event sources behave.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// A failed message is visible again after this long (Lambda waits for the queue's
+    /// visibility timeout; locally we retry sooner so redelivery is observable).
+    pub retry_after: Duration,
+    /// Every scheduled function runs this often locally, whatever its `rate(…)`.
+    pub schedule_every: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { retry_after: Duration::from_secs(2), schedule_every: Duration::from_secs(10) }
+    }
+}
+
+/// Polls `queue` for `trigger`'s function until the task is dropped.
+pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueue, settings: WorkerSettings) {
+    let Some(job) = Job::from_function_name(&trigger.function) else {
+        tracing::error!(function = %trigger.function, "no job handles this queue");
+        return;
+    };
+    loop {
+        if let Err(error) = poll_once(&deps, job, &trigger, &queue, settings).await {
+            tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn poll_once(
+    deps: &Deps,
+    job: Job,
+    trigger: &QueueTrigger,
+    queue: &LocalQueue,
+    settings: WorkerSettings,
+) -> Result<(), WorkerError> {
+    let received = deps
+        .sqs
+        .receive_message()
+        .queue_url(&queue.url)
+        .max_number_of_messages(trigger.batch_size.clamp(1, 10))
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    let messages = received.messages.unwrap_or_default();
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: HashMap<String, String> = m
+                .attributes
+                .as_ref()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "md5OfBody": m.md5_of_body, "attributes": attributes, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": queue.arn, "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let failed: Vec<String> = match job.handle(deps, json!({ "Records": records })).await {
+        Ok(response) => response["batchItemFailures"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        Err(error) => {
+            // A failed invocation fails the whole batch, as on Lambda.
+            tracing::warn!(%error, function = %trigger.function, "batch failed");
+            messages.iter().filter_map(|m| m.message_id.clone()).collect()
+        }
+    };
+    for message in &messages {
+        let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+        if failed.iter().any(|id| Some(id.as_str()) == message.message_id.as_deref()) {
+            let seconds = i32::try_from(settings.retry_after.as_secs()).unwrap_or(2);
+            deps.sqs
+                .change_message_visibility()
+                .queue_url(&queue.url)
+                .receipt_handle(receipt)
+                .visibility_timeout(seconds)
+                .send()
+                .await
+                .map_err(sqs_error)?;
+        } else {
+            deps.sqs.delete_message().queue_url(&queue.url).receipt_handle(receipt).send().await.map_err(sqs_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `trigger`'s function on a timer until the task is dropped.
+pub async fn run_schedule(deps: Arc<Deps>, trigger: ScheduleTrigger, settings: WorkerSettings) {
+    let Some(job) = Job::from_function_name(&trigger.function) else {
+        tracing::error!(function = %trigger.function, "no job runs on this schedule");
+        return;
+    };
+    let mut ticks = tokio::time::interval(settings.schedule_every);
+    loop {
+        ticks.tick().await;
+        let event = json!({ "source": "aws.events", "detail-type": "Scheduled Event", "detail": {} });
+        if let Err(error) = job.handle(&deps, event).await {
+            tracing::warn!(%error, function = %trigger.function, "scheduled run failed");
+        }
+    }
+}

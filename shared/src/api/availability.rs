@@ -1,0 +1,36 @@
+//! ON_SALE ⇄ SOLD_OUT follows availability. Checked after every change of counters; the flip
+//! is a transaction conditioned on the counters it is based on, so a flip computed from a
+//! read that is already stale does not commit.
+
+use uuid::Uuid;
+
+use super::Deps;
+use crate::domain::event::EventStatus;
+use crate::store::StoreError;
+
+/// Flips the event's status if its availability calls for it. Failures are logged, not
+/// returned: the sale or release that triggered this has already happened.
+pub async fn follow(deps: &Deps, tenant: Uuid, event: Uuid) {
+    if let Err(error) = flip_if_due(deps, tenant, event).await {
+        tracing::warn!(%error, %event, "could not update sold-out status");
+    }
+}
+
+async fn flip_if_due(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), StoreError> {
+    let Some(stored) = deps.store.get_event(tenant, event).await? else { return Ok(()) };
+    if stored.ticket_types.is_empty() {
+        return Ok(());
+    }
+    let available = stored.availability.available;
+    match stored.event.status {
+        EventStatus::OnSale if available == 0 => {
+            deps.store.mark_sold_out(tenant, &stored).await?;
+        }
+        // Only an automatic sell-out reopens; an organizer's SOLD_OUT closed sales on purpose.
+        EventStatus::SoldOut if available > 0 && stored.ticket_types.iter().any(|t| t.sales_open) => {
+            deps.store.reopen_sales(tenant, &stored).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

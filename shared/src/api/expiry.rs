@@ -1,0 +1,100 @@
+//! Holds end on time through two independent paths sharing one idempotent transaction
+//! ([`crate::store::Store::end_hold`]): a delay message per hold on the expiry queue, and a
+//! scheduled sweep over the expiry index. Either alone returns the tickets.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Deps;
+use crate::domain::reservation::Reservation;
+
+/// SQS caps a message's delay at 15 minutes; longer holds are re-sent with the remainder.
+const MAX_DELAY_SECONDS: i64 = 900;
+/// Holds the sweep ends per run; the next run takes the rest.
+const SWEEP_BATCH: usize = 200;
+
+/// The expiry queue's message: which hold, and when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryMessage {
+    pub tenant_id: Uuid,
+    pub reservation_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("no expiry queue is configured (EXPIRY_QUEUE_URL)")]
+    NoQueue,
+    #[error("message body is not an expiry message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("SQS send failed: {0}")]
+    Send(String),
+    #[error("expiring the hold failed: {0}")]
+    Expire(#[from] crate::error::ApiError),
+}
+
+/// Queues the hold's expiry. A failure is logged and left to the sweep, which is exactly the
+/// case it exists for; the hold itself is already safely placed.
+pub async fn schedule(deps: &Deps, tenant: Uuid, hold: &Reservation) {
+    let message = ExpiryMessage { tenant_id: tenant, reservation_id: hold.id, expires_at: hold.expires_at };
+    if let Err(error) = send(deps, &message, crate::domain::now()).await {
+        tracing::warn!(%error, reservation = %hold.id, "expiry message not sent; the sweep will expire this hold");
+    }
+}
+
+async fn send(deps: &Deps, message: &ExpiryMessage, now: DateTime<Utc>) -> Result<(), ExpiryError> {
+    let queue = deps.expiry_queue_url.as_deref().ok_or(ExpiryError::NoQueue)?;
+    let delay = (message.expires_at - now).num_seconds().clamp(0, MAX_DELAY_SECONDS);
+    deps.sqs
+        .send_message()
+        .queue_url(queue)
+        .message_body(serde_json::to_string(message)?)
+        .delay_seconds(i32::try_from(delay).unwrap_or(0))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| ExpiryError::Send(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))
+}
+
+/// The expiry queue's consumer. Each message is handled on its own; only failed ones are
+/// reported, so SQS redelivers just those (and, after five tries, moves them to the DLQ).
+pub async fn handle_batch(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if let Err(error) = process(deps, record.body.as_deref().unwrap_or_default()).await {
+            tracing::warn!(%error, message_id = %id, "expiry message failed; SQS will redeliver it");
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+async fn process(deps: &Deps, body: &str) -> Result<(), ExpiryError> {
+    let message: ExpiryMessage = serde_json::from_str(body)?;
+    let now = crate::domain::now();
+    if now < message.expires_at {
+        // Not due yet (a hold longer than SQS's longest delay): wait out the remainder.
+        return send(deps, &message, now).await;
+    }
+    super::reservations::expire(deps, message.tenant_id, message.reservation_id).await?;
+    Ok(())
+}
+
+/// The scheduled safety net: ends every hold past its expiry that is still held.
+pub async fn sweep(deps: &Deps) -> Result<usize, crate::error::ApiError> {
+    let due = deps.store.expired_holds(crate::domain::now(), SWEEP_BATCH).await?;
+    let mut expired = 0;
+    for (tenant, hold) in due {
+        if super::reservations::expire(deps, tenant, hold.id).await? {
+            expired += 1;
+        }
+    }
+    if expired > 0 {
+        tracing::info!(expired, "sweep expired holds");
+    }
+    Ok(expired)
+}

@@ -1,0 +1,264 @@
+//! Holds and orders: reserve, read, release, confirm; order reads and lists.
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::events::load_visible;
+use super::{Caller, Deps};
+use crate::domain::event::EventStatus;
+use crate::domain::reservation::{
+    ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationLine,
+    ReservationStatus, Totals,
+};
+use crate::error::{ApiError, FieldError, field_code};
+use crate::http::{Query, json_response, parse_body, path_id};
+use crate::store::StoredEvent;
+use crate::store::inventory::HoldError;
+
+/// Attempts when a ticket type changed between the read and the hold (a price or quantity edit).
+const HOLD_ATTEMPTS: usize = 5;
+
+pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let event_id = path_id(req, "event_id")?;
+    let request = parse_body::<ReservationInput>(req)?.validate()?;
+    for _ in 0..HOLD_ATTEMPTS {
+        let current = load_visible(caller, event_id).await?;
+        let now = crate::domain::now();
+        let (hold, versions) = price_hold(caller, &current, &request.lines, request.hold, now)?;
+        match caller.deps.store.place_hold(caller.tenant(), &hold, &versions).await {
+            Ok(()) => {
+                super::expiry::schedule(caller.deps, caller.tenant(), &hold).await;
+                super::availability::follow(caller.deps, caller.tenant(), event_id).await;
+                return Ok(json_response(StatusCode::CREATED, &json!({ "reservation": hold })));
+            }
+            // Sold out, closed or edited meanwhile: the next read tells which.
+            Err(HoldError::Lines(_)) => {}
+            Err(HoldError::TooManyHolds) => {
+                return Err(ApiError::conflict(
+                    "LIMIT_EXCEEDED",
+                    format!("a customer may hold at most {MAX_ACTIVE_HOLDS} reservations at once"),
+                ));
+            }
+            Err(HoldError::TooManyTickets) => {
+                return Err(ApiError::conflict(
+                    "LIMIT_EXCEEDED",
+                    format!("a customer may hold or buy at most {MAX_TICKETS_PER_EVENT} tickets for one event"),
+                ));
+            }
+            Err(HoldError::Store(error)) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::Unavailable("ticket types kept changing during the hold".into()))
+}
+
+/// Checks a request against the event as read and prices it; the transaction that follows
+/// re-checks what can change (availability, sales open, the type's version) at commit time.
+fn price_hold(
+    caller: Caller<'_>,
+    current: &StoredEvent,
+    lines: &[(Uuid, u32)],
+    hold: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<(Reservation, Vec<u64>), ApiError> {
+    let mut unknown = Vec::new();
+    let mut types = Vec::new();
+    for (i, (id, quantity)) in lines.iter().enumerate() {
+        match current.ticket_type(*id) {
+            Some(t) => types.push((i, t, *quantity)),
+            None => unknown.push(FieldError::new(
+                format!("items[{i}].ticket_type_id"),
+                field_code::NOT_FOUND,
+                "no such ticket type",
+            )),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::Unprocessable(unknown));
+    }
+    let bounds: Vec<_> = types
+        .iter()
+        .filter(|(_, t, q)| *q < t.min_per_order || *q > t.max_per_order)
+        .map(|(i, t, _)| {
+            FieldError::new(
+                format!("items[{i}].quantity"),
+                field_code::RULE_VIOLATED,
+                format!("{} sells {} to {} per order", t.name, t.min_per_order, t.max_per_order),
+            )
+        })
+        .collect();
+    if !bounds.is_empty() {
+        return Err(ApiError::Unprocessable(bounds));
+    }
+    let sold_out = |ids: Vec<FieldError>| {
+        ApiError::conflict_about("SOLD_OUT", "not enough tickets left for the ticket types listed", ids)
+    };
+    match current.event.status {
+        EventStatus::OnSale => {}
+        EventStatus::SoldOut => {
+            return Err(sold_out(types.iter().map(|(i, t, _)| sold_out_line(*i, t.id)).collect()));
+        }
+        other => {
+            return Err(ApiError::conflict("SALES_NOT_OPEN", format!("the event is {}, not on sale", other.as_str())));
+        }
+    }
+    if let Some((_, closed, _)) = types.iter().find(|(_, t, _)| !t.is_selling_at(now)) {
+        return Err(ApiError::conflict("SALES_NOT_OPEN", format!("sales of {} are not open now", closed.name)));
+    }
+    let short: Vec<_> =
+        types.iter().filter(|(_, t, q)| t.available < *q).map(|(i, t, _)| sold_out_line(*i, t.id)).collect();
+    if !short.is_empty() {
+        return Err(sold_out(short));
+    }
+    let currency = &types[0].1.currency;
+    if types.iter().any(|(_, t, _)| &t.currency != currency) {
+        return Err(ApiError::rule("items", "all ticket types of one reservation must share a currency"));
+    }
+    let items: Vec<ReservationLine> = types
+        .iter()
+        .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
+        .collect();
+    let reservation = Reservation {
+        id: Uuid::now_v7(),
+        event_id: current.event.id,
+        customer_id: caller.principal.user_id.clone(),
+        status: ReservationStatus::Held,
+        totals: Totals::of(&items),
+        items,
+        currency: currency.clone(),
+        expires_at: now + hold,
+        created_at: now,
+        order_id: None,
+    };
+    Ok((reservation, types.iter().map(|(_, t, _)| t.version).collect()))
+}
+
+fn sold_out_line(index: usize, ticket_type: Uuid) -> FieldError {
+    FieldError::new(
+        format!("items[{index}].ticket_type_id"),
+        "SOLD_OUT",
+        format!("ticket type {ticket_type} is sold out"),
+    )
+}
+
+pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let hold = load_own(caller, path_id(req, "reservation_id")?).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "reservation": hold.as_seen_at(crate::domain::now()) })))
+}
+
+/// Releases a hold. Releasing again answers the same; a hold found past its expiry ends as
+/// `EXPIRED`. Capacity is back before the response is sent.
+pub async fn release(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req, "reservation_id")?;
+    let hold = load_own(caller, id).await?;
+    if hold.status == ReservationStatus::Held {
+        let now = crate::domain::now();
+        let outcome = if now >= hold.expires_at { ReservationStatus::Expired } else { ReservationStatus::Released };
+        if caller.deps.store.end_hold(caller.tenant(), &hold, outcome, now).await? {
+            super::availability::follow(caller.deps, caller.tenant(), hold.event_id).await;
+        }
+    }
+    let hold = load_own(caller, id).await?;
+    if hold.status == ReservationStatus::Confirmed {
+        return Err(already_confirmed());
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "reservation": hold.as_seen_at(crate::domain::now()) })))
+}
+
+pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req, "reservation_id")?;
+    let payment_reference = parse_body::<ConfirmInput>(req)?.validate()?;
+    let hold = load_own(caller, id).await?;
+    if hold.customer_id != caller.principal.user_id {
+        // Staff may read and release others' holds, but only the holder buys.
+        return Err(ApiError::Forbidden);
+    }
+    let now = crate::domain::now();
+    check_confirmable(&hold, now)?;
+    let order = Order::from_hold(Uuid::now_v7(), &hold, payment_reference, now);
+    if caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
+        return Ok(json_response(StatusCode::CREATED, &json!({ "order": order })));
+    }
+    // The hold changed between the read and the commit: say what it became.
+    let hold = load_own(caller, id).await?;
+    check_confirmable(&hold, crate::domain::now())?;
+    Err(ApiError::internal("a live hold failed to confirm"))
+}
+
+fn check_confirmable(hold: &Reservation, now: DateTime<Utc>) -> Result<(), ApiError> {
+    match hold.status_at(now) {
+        ReservationStatus::Held => Ok(()),
+        ReservationStatus::Confirmed => Err(already_confirmed()),
+        ReservationStatus::Expired => Err(ApiError::Gone {
+            code: "RESERVATION_EXPIRED",
+            detail: "the hold expired; its tickets were not sold".into(),
+        }),
+        ReservationStatus::Released | ReservationStatus::Cancelled => {
+            Err(ApiError::conflict("RESERVATION_NOT_HELD", format!("the reservation is {}", hold.status.as_str())))
+        }
+    }
+}
+
+fn already_confirmed() -> ApiError {
+    ApiError::conflict("ALREADY_CONFIRMED", "the reservation is already confirmed")
+}
+
+/// A reservation of the caller's tenant that the caller may see: its holder, or staff.
+async fn load_own(caller: Caller<'_>, id: Uuid) -> Result<Reservation, ApiError> {
+    let hold = caller.deps.store.get_reservation(caller.tenant(), id).await?.ok_or(ApiError::NotFound)?;
+    if caller.principal.is_staff() || hold.customer_id == caller.principal.user_id {
+        Ok(hold)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+pub async fn get_order(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req, "order_id")?;
+    let order = caller.deps.store.get_order(caller.tenant(), id).await?.ok_or(ApiError::NotFound)?;
+    if !caller.principal.is_staff() && order.customer_id != caller.principal.user_id {
+        return Err(ApiError::NotFound);
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "order": order })))
+}
+
+pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    caller.require_staff()?;
+    let event_id = path_id(req, "event_id")?;
+    load_visible(caller, event_id).await?;
+    let query = Query::parse(req, &["limit", "cursor"])?;
+    let scope = format!("{}|event-orders|{event_id}", caller.tenant());
+    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let page = caller.deps.store.list_event_orders(caller.tenant(), event_id, query.limit()?, start).await?;
+    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    Ok(json_response(StatusCode::OK, &json!({ "orders": page.items, "next_cursor": next_cursor })))
+}
+
+pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let customer = crate::http::path_text(req, "customer_id")?;
+    if !caller.principal.is_staff() && customer != caller.principal.user_id {
+        return Err(ApiError::Forbidden);
+    }
+    let query = Query::parse(req, &["limit", "cursor"])?;
+    let scope = format!("{}|customer-orders|{customer}", caller.tenant());
+    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let page = caller.deps.store.list_customer_orders(caller.tenant(), &customer, query.limit()?, start).await?;
+    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    Ok(json_response(StatusCode::OK, &json!({ "orders": page.items, "next_cursor": next_cursor })))
+}
+
+/// Used by the expiry consumer and the sweep: expire one hold if it is still held and due.
+pub async fn expire(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<bool, ApiError> {
+    let Some(hold) = deps.store.get_reservation(tenant, reservation).await? else { return Ok(false) };
+    let now = crate::domain::now();
+    if hold.status != ReservationStatus::Held || now < hold.expires_at {
+        return Ok(false);
+    }
+    let ended = deps.store.end_hold(tenant, &hold, ReservationStatus::Expired, now).await?;
+    if ended {
+        super::availability::follow(deps, tenant, hold.event_id).await;
+    }
+    Ok(ended)
+}

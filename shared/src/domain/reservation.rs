@@ -1,0 +1,298 @@
+//! Reservations (holds on tickets, with prices locked) and the orders they become.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::fields::{self, Problems};
+use super::pricing::{LinePrice, PriceRule};
+use crate::error::{ApiError, field_code};
+
+/// A customer may hold at most this many reservations at once…
+pub const MAX_ACTIVE_HOLDS: u32 = 5;
+/// …and hold or own at most this many tickets of one event.
+pub const MAX_TICKETS_PER_EVENT: u32 = 50;
+pub const DEFAULT_HOLD_MINUTES: u32 = 15;
+pub const MAX_LINES: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Held,
+    Confirmed,
+    Released,
+    Expired,
+    Cancelled,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "HELD",
+            Self::Confirmed => "CONFIRMED",
+            Self::Released => "RELEASED",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// One ticket type of a reservation, priced when the hold was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationLine {
+    pub ticket_type_id: Uuid,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: u64,
+    pub rule: PriceRule,
+    pub discount: u64,
+    pub subtotal: u64,
+    pub fees: u64,
+    pub tax: u64,
+    pub total: u64,
+}
+
+impl ReservationLine {
+    pub fn new(ticket_type_id: Uuid, name: &str, price: LinePrice) -> Self {
+        Self {
+            ticket_type_id,
+            name: name.to_owned(),
+            quantity: price.quantity,
+            unit_price: price.unit_price,
+            rule: price.rule,
+            discount: price.discount,
+            subtotal: price.subtotal,
+            fees: price.fees,
+            tax: price.tax,
+            total: price.total,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Totals {
+    pub subtotal: u64,
+    pub fees: u64,
+    pub tax: u64,
+    pub total: u64,
+}
+
+impl Totals {
+    pub fn of(lines: &[ReservationLine]) -> Self {
+        lines.iter().fold(Self::default(), |t, l| Self {
+            subtotal: t.subtotal + l.subtotal,
+            fees: t.fees + l.fees,
+            tax: t.tax + l.tax,
+            total: t.total + l.total,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub customer_id: String,
+    pub status: ReservationStatus,
+    pub items: Vec<ReservationLine>,
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub currency: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub order_id: Option<Uuid>,
+}
+
+impl Reservation {
+    /// The status a reader sees: a hold past its expiry reads `EXPIRED` before cleanup runs.
+    pub fn status_at(&self, now: DateTime<Utc>) -> ReservationStatus {
+        if self.status == ReservationStatus::Held && now >= self.expires_at {
+            ReservationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// A copy as a reader at `now` should see it.
+    pub fn as_seen_at(&self, now: DateTime<Utc>) -> Self {
+        Self { status: self.status_at(now), ..self.clone() }
+    }
+
+    pub fn tickets(&self) -> u32 {
+        self.items.iter().map(|l| l.quantity).sum()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    ticket_type_id: String,
+    quantity: i64,
+}
+
+/// `POST /events/{id}/reservations` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationInput {
+    items: Vec<LineInput>,
+    hold_minutes: Option<i64>,
+}
+
+/// A validated reservation request: distinct ticket types with positive quantities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRequest {
+    pub lines: Vec<(Uuid, u32)>,
+    pub hold: Duration,
+}
+
+impl ReservationInput {
+    pub fn validate(self) -> Result<ReservationRequest, ApiError> {
+        let mut p = Problems::default();
+        if self.items.is_empty() || self.items.len() > MAX_LINES {
+            p.push("items", field_code::OUT_OF_RANGE, "items must have 1 to 10 lines");
+        }
+        let mut seen = HashSet::new();
+        let mut lines = Vec::new();
+        for (i, line) in self.items.iter().enumerate() {
+            let id = p.take(
+                crate::http::parse_uuid(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id).map_err(|_| {
+                    crate::error::FieldError::new(
+                        format!("items[{i}].ticket_type_id"),
+                        field_code::INVALID_FORMAT,
+                        "must be a UUID",
+                    )
+                }),
+            );
+            let quantity = p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 1, 100));
+            if let Some(id) = id
+                && !seen.insert(id)
+            {
+                p.push(
+                    &format!("items[{i}].ticket_type_id"),
+                    field_code::INVALID_VALUE,
+                    "each ticket type at most once",
+                );
+            }
+            if let (Some(id), Some(quantity)) = (id, quantity) {
+                lines.push((id, quantity));
+            }
+        }
+        let minutes = self
+            .hold_minutes
+            .map_or(Some(DEFAULT_HOLD_MINUTES), |m| p.take(fields::whole_number("hold_minutes", m, 1, 60)));
+        p.finish()?;
+        Ok(ReservationRequest { lines, hold: Duration::minutes(i64::from(minutes.expect("checked"))) })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Confirmed,
+    RefundPending,
+    Refunded,
+    PartiallyRefunded,
+    RefundFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: Uuid,
+    pub reservation_id: Uuid,
+    pub event_id: Uuid,
+    pub customer_id: String,
+    pub items: Vec<ReservationLine>,
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub payment_reference: String,
+    pub refunded_amount: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    pub fn from_hold(id: Uuid, hold: &Reservation, payment_reference: String, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            reservation_id: hold.id,
+            event_id: hold.event_id,
+            customer_id: hold.customer_id.clone(),
+            items: hold.items.clone(),
+            totals: hold.totals,
+            currency: hold.currency.clone(),
+            status: OrderStatus::Confirmed,
+            payment_reference,
+            refunded_amount: 0,
+            created_at: now,
+        }
+    }
+}
+
+/// `POST /reservations/{id}/confirm` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmInput {
+    payment_reference: String,
+}
+
+impl ConfirmInput {
+    pub fn validate(self) -> Result<String, ApiError> {
+        fields::text("payment_reference", &self.payment_reference, 1, 200).map_err(|e| ApiError::BadRequest(vec![e]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_json;
+
+    fn request(json: &str) -> Result<ReservationRequest, ApiError> {
+        parse_json::<ReservationInput>(json.as_bytes())?.validate()
+    }
+
+    #[test]
+    fn a_request_defaults_to_a_fifteen_minute_hold() {
+        let id = Uuid::now_v7();
+        let parsed = request(&format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":2}}]}}"#)).unwrap();
+        assert_eq!(parsed, ReservationRequest { lines: vec![(id, 2)], hold: Duration::minutes(15) });
+    }
+
+    #[test]
+    fn lines_must_be_distinct_and_few() {
+        let id = Uuid::now_v7();
+        let twice = format!(
+            r#"{{"items":[{{"ticket_type_id":"{id}","quantity":1}},{{"ticket_type_id":"{id}","quantity":1}}]}}"#
+        );
+        assert!(request(&twice).is_err());
+        assert!(request(r#"{"items":[]}"#).is_err());
+        let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, Uuid::now_v7());
+        let eleven = format!(r#"{{"items":[{}]}}"#, vec![line; 11].join(","));
+        assert!(request(&eleven).is_err());
+        let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":0}}],"hold_minutes":61}}"#);
+        let Err(ApiError::BadRequest(errors)) = request(&zero) else { panic!() };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["items[0].quantity", "hold_minutes"]);
+    }
+
+    #[test]
+    fn an_expired_hold_reads_as_expired() {
+        let now = Utc::now();
+        let hold = Reservation {
+            id: Uuid::now_v7(),
+            event_id: Uuid::now_v7(),
+            customer_id: "c".into(),
+            status: ReservationStatus::Held,
+            items: vec![],
+            totals: Totals::default(),
+            currency: "USD".into(),
+            expires_at: now,
+            created_at: now,
+            order_id: None,
+        };
+        assert_eq!(hold.status_at(now - Duration::seconds(1)), ReservationStatus::Held);
+        assert_eq!(hold.status_at(now), ReservationStatus::Expired);
+    }
+}

@@ -1,0 +1,486 @@
+//! Ticket types, holds and orders. Every counter moves inside a transaction whose conditions
+//! are the invariants: `available` never goes below zero, a hold ends at most once, a customer
+//! stays within their limits. Nothing here reads a counter and then writes it back.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use uuid::Uuid;
+
+use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
+use super::{Item, Page, Store, StoreError, StoredEvent, n, s};
+use crate::cursor::PageKey;
+use crate::domain::event::{Event, EventStatus};
+use crate::domain::reservation::{MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationStatus};
+use crate::domain::ticket_type::TicketType;
+
+/// Why a hold could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    /// The conditions of these lines (by index) failed: sold out, sales closed, or the type
+    /// changed since it was read. The caller re-reads to tell which.
+    #[error("ticket type conditions failed for lines {0:?}")]
+    Lines(Vec<usize>),
+    #[error("too many active holds")]
+    TooManyHolds,
+    #[error("too many tickets for this event")]
+    TooManyTickets,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Attributes only transactions change (counters, and the event's sales flag); an update of
+/// the type's own fields never rewrites them from a read.
+const NOT_REWRITTEN: [&str; 4] = ["available", "reserved", "sold", "sales_open"];
+
+impl Store {
+    /// Adds a ticket type, bumping the event's version so concurrent allocation changes (and
+    /// capacity changes) serialize: the capacity check the caller made holds when this commits.
+    /// `Ok(false)` when the event changed in between.
+    pub async fn create_ticket_type(
+        &self,
+        tenant: Uuid,
+        event: &Event,
+        ticket_type: &TicketType,
+    ) -> Result<bool, StoreError> {
+        let mut item = to_item(ticket_type)?;
+        item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
+        item.insert(SK.into(), s(keys::ticket_type_sk(ticket_type.id)));
+        item.insert("sales_open".into(), AttributeValue::Bool(sales_open(event)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("table and item are set");
+        let items = vec![self.bump_event_version(tenant, event), TransactWriteItem::builder().put(put).build()];
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// Rewrites a ticket type's descriptive fields and quantity. `available` moves by the
+    /// quantity's change under the condition that it stays ≥ 0 (so quantity never drops below
+    /// reserved + sold), and a price change requires that nothing was sold. `Ok(false)` when a
+    /// condition failed; the caller re-reads to say which.
+    pub async fn update_ticket_type(
+        &self,
+        tenant: Uuid,
+        event: &Event,
+        before: &TicketType,
+        after: &TicketType,
+    ) -> Result<bool, StoreError> {
+        let item = to_item(after)?;
+        let mut names = HashMap::new();
+        let mut values: Item = HashMap::new();
+        let mut sets = Vec::new();
+        for (i, (name, value)) in
+            item.into_iter().filter(|(name, _)| !NOT_REWRITTEN.contains(&name.as_str())).enumerate()
+        {
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let delta = i64::from(after.quantity) - i64::from(before.quantity);
+        values.insert(":delta".into(), AttributeValue::N(delta.to_string()));
+        values.insert(":before".into(), n(before.version));
+        names.insert("#version".into(), "version".into());
+        let mut condition = "#version = :before".to_owned();
+        if delta < 0 {
+            condition.push_str(" AND available >= :decrease");
+            values.insert(":decrease".into(), AttributeValue::N((-delta).to_string()));
+        }
+        if after.price != before.price {
+            condition.push_str(" AND sold = :zero");
+            values.insert(":zero".into(), n(0));
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(SK, s(keys::ticket_type_sk(before.id)))
+            .update_expression(format!("SET {} ADD available :delta", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("table, key and expression are set");
+        let items = vec![self.bump_event_version(tenant, event), TransactWriteItem::builder().update(update).build()];
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    fn bump_event_version(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(SK, s(keys::EVENT_SK))
+            .update_expression("SET #version = #version + :one")
+            .condition_expression("#version = :expected AND attribute_not_exists(deleted_at)")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(event.version))
+            .build()
+            .expect("table, key and expression are set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Places a hold: every line's availability drops under the condition that it stays ≥ 0,
+    /// that sales are open and that the type is still the version the prices came from; the
+    /// customer's counters stay within their limits; the reservation is written. All or nothing.
+    pub async fn place_hold(&self, tenant: Uuid, hold: &Reservation, type_versions: &[u64]) -> Result<(), HoldError> {
+        let mut items = Vec::new();
+        for (line, version) in hold.items.iter().zip(type_versions) {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(PK, s(keys::event_pk(tenant, hold.event_id)))
+                .key(SK, s(keys::ticket_type_sk(line.ticket_type_id)))
+                .update_expression("SET available = available - :q, reserved = reserved + :q")
+                .condition_expression("available >= :q AND sales_open = :open AND #version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":q", n(u64::from(line.quantity)))
+                .expression_attribute_values(":open", AttributeValue::Bool(true))
+                .expression_attribute_values(":version", n(*version))
+                .build()
+                .expect("table, key and expression are set");
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let lines = items.len();
+        items.push(self.count_holds(tenant, &hold.customer_id, 1));
+        let tickets = hold.tickets();
+        let room = MAX_TICKETS_PER_EVENT.saturating_sub(tickets);
+        let per_event = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(tenant, &hold.customer_id)))
+            .key(SK, s(keys::customer_event_sk(hold.event_id)))
+            .update_expression("ADD tickets :q")
+            .condition_expression("attribute_not_exists(tickets) OR tickets <= :room")
+            .expression_attribute_values(":q", n(u64::from(tickets)))
+            .expression_attribute_values(":room", n(u64::from(room)))
+            .build()
+            .expect("table, key and expression are set");
+        items.push(TransactWriteItem::builder().update(per_event).build());
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(reservation_item(tenant, hold)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("table and item are set");
+        items.push(TransactWriteItem::builder().put(put).build());
+
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(failed) if failed[..lines].iter().any(|f| *f) => {
+                Err(HoldError::Lines(failed[..lines].iter().enumerate().filter(|(_, f)| **f).map(|(i, _)| i).collect()))
+            }
+            Some(failed) if failed[lines] => Err(HoldError::TooManyHolds),
+            Some(_) => Err(HoldError::TooManyTickets),
+        }
+    }
+
+    /// `ADD active_holds :delta`; taking a hold is conditional on staying under the limit.
+    fn count_holds(&self, tenant: Uuid, customer: &str, delta: i64) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(tenant, customer)))
+            .key(SK, s(keys::HOLDS_SK))
+            .update_expression("ADD active_holds :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        if delta > 0 {
+            update = update
+                .condition_expression("attribute_not_exists(active_holds) OR active_holds < :max")
+                .expression_attribute_values(":max", n(u64::from(MAX_ACTIVE_HOLDS)));
+        }
+        TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
+    }
+
+    pub async fn get_reservation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Reservation>, StoreError> {
+        self.get_one(keys::reservation_pk(tenant, id), keys::RESERVATION_SK).await
+    }
+
+    pub async fn get_order(&self, tenant: Uuid, id: Uuid) -> Result<Option<Order>, StoreError> {
+        self.get_one(keys::order_pk(tenant, id), keys::ORDER_SK).await
+    }
+
+    async fn get_one<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(super::classify)?;
+        output.item.map(from_item).transpose().map_err(StoreError::from)
+    }
+
+    /// Ends a hold as `RELEASED` or `EXPIRED`, returning its tickets and the customer's
+    /// counters. Only a `HELD` hold ends, and an expiry only once `expires_at` has passed, so
+    /// the expiry consumer, the sweep and a release can all race: one wins, the rest are no-ops
+    /// (`Ok(false)`).
+    pub async fn end_hold(
+        &self,
+        tenant: Uuid,
+        hold: &Reservation,
+        outcome: ReservationStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut condition = "#status = :held".to_owned();
+        let mut reservation = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::reservation_pk(tenant, hold.id)))
+            .key(SK, s(keys::RESERVATION_SK))
+            .update_expression("SET #status = :outcome REMOVE GSI3PK, GSI3SK")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(ReservationStatus::Held.as_str()))
+            .expression_attribute_values(":outcome", s(outcome.as_str()));
+        if outcome == ReservationStatus::Expired {
+            condition.push_str(" AND expires_at_ms <= :now");
+            reservation = reservation.expression_attribute_values(":now", n(millis(now)));
+        }
+        let reservation = reservation.condition_expression(condition).build().expect("key and expression are set");
+        let mut items = vec![TransactWriteItem::builder().update(reservation).build()];
+        for line in &hold.items {
+            items.push(self.move_tickets(
+                tenant,
+                hold.event_id,
+                line.ticket_type_id,
+                line.quantity,
+                "available",
+                "reserved",
+            ));
+        }
+        items.push(self.count_holds(tenant, &hold.customer_id, -1));
+        let per_event = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(tenant, &hold.customer_id)))
+            .key(SK, s(keys::customer_event_sk(hold.event_id)))
+            .update_expression("ADD tickets :minus")
+            .expression_attribute_values(":minus", AttributeValue::N(format!("-{}", hold.tickets())))
+            .build()
+            .expect("key and expression are set");
+        items.push(TransactWriteItem::builder().update(per_event).build());
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// Turns a live hold into an order: the hold must still be `HELD` and unexpired at commit
+    /// time. `Ok(false)` when it was not; the caller re-reads to say why.
+    pub async fn confirm_hold(
+        &self,
+        tenant: Uuid,
+        hold: &Reservation,
+        order: &Order,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let reservation = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::reservation_pk(tenant, hold.id)))
+            .key(SK, s(keys::RESERVATION_SK))
+            .update_expression("SET #status = :confirmed, order_id = :order REMOVE GSI3PK, GSI3SK")
+            .condition_expression("#status = :held AND expires_at_ms > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(ReservationStatus::Held.as_str()))
+            .expression_attribute_values(":confirmed", s(ReservationStatus::Confirmed.as_str()))
+            .expression_attribute_values(":order", s(order.id.to_string()))
+            .expression_attribute_values(":now", n(millis(now)))
+            .build()
+            .expect("key and expression are set");
+        let mut items = vec![TransactWriteItem::builder().update(reservation).build()];
+        for line in &hold.items {
+            items.push(self.move_tickets(
+                tenant,
+                hold.event_id,
+                line.ticket_type_id,
+                line.quantity,
+                "sold",
+                "reserved",
+            ));
+        }
+        let sort = format!("{}#{}", keys::start_prefix(order.created_at), order.id);
+        let mut order_item = to_item(order)?;
+        for (name, value) in [
+            (PK, keys::order_pk(tenant, order.id)),
+            (SK, keys::ORDER_SK.to_owned()),
+            (GSI1PK, keys::event_orders_pk(tenant, order.event_id)),
+            (GSI1SK, sort.clone()),
+            (GSI2PK, keys::customer_orders_pk(tenant, &order.customer_id)),
+            (GSI2SK, sort),
+        ] {
+            order_item.insert(name.to_owned(), s(value));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(order_item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("table and item are set");
+        items.push(TransactWriteItem::builder().put(put).build());
+        items.push(self.count_holds(tenant, &hold.customer_id, -1));
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// `SET to = to + q, from = from - q` on one ticket type.
+    fn move_tickets(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        ticket_type: Uuid,
+        quantity: u32,
+        to: &str,
+        from: &str,
+    ) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event)))
+            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+            .update_expression(format!("SET {to} = {to} + :q, {from} = {from} - :q"))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":q", n(u64::from(quantity)))
+            .build()
+            .expect("key and expression are set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Holds whose expiry has passed, oldest first, across tenants (for the sweep).
+    pub async fn expired_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Reservation)>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..keys::EXPIRY_SHARDS {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI3)
+                .key_condition_expression(format!("{GSI3PK} = :shard AND {GSI3SK} < :upper"))
+                .expression_attribute_values(":shard", s(format!("EXPIRY#{shard}")))
+                .expression_attribute_values(":upper", s(format!("{}~", keys::start_prefix(now))));
+            let page: Page<Item> = self.paginate_items(query, &[PK, SK, GSI3PK, GSI3SK], limit, None).await?;
+            for item in page.items {
+                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| Uuid::parse_str(t).ok());
+                if let Some(tenant) = tenant {
+                    found.push((tenant, from_item(item)?));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One event's orders, oldest first.
+    pub async fn list_event_orders(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Order>, StoreError> {
+        self.list_orders(super::keys::GSI1, GSI1PK, GSI1SK, keys::event_orders_pk(tenant, event), limit, start).await
+    }
+
+    /// One customer's orders, oldest first.
+    pub async fn list_customer_orders(
+        &self,
+        tenant: Uuid,
+        customer: &str,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Order>, StoreError> {
+        self.list_orders(super::keys::GSI2, GSI2PK, GSI2SK, keys::customer_orders_pk(tenant, customer), limit, start)
+            .await
+    }
+
+    async fn list_orders(
+        &self,
+        index: &str,
+        pk_name: &'static str,
+        sk_name: &'static str,
+        pk: String,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Order>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{pk_name} = :pk"))
+            .expression_attribute_values(":pk", s(pk));
+        self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await
+    }
+}
+
+impl Store {
+    /// ON_SALE → SOLD_OUT, only if every ticket type still has nothing available at commit.
+    pub async fn mark_sold_out(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
+        let mut items = vec![self.set_event_status(tenant, &stored.event, EventStatus::OnSale, EventStatus::SoldOut)];
+        for ticket_type in &stored.ticket_types {
+            items.push(self.check_type(tenant, stored.event.id, ticket_type.id, "available = :zero"));
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// SOLD_OUT → ON_SALE, only if some open ticket type has tickets again at commit.
+    pub async fn reopen_sales(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
+        let Some(open) = stored.ticket_types.iter().find(|t| t.available > 0 && t.sales_open) else { return Ok(false) };
+        let items = vec![
+            self.set_event_status(tenant, &stored.event, EventStatus::SoldOut, EventStatus::OnSale),
+            self.check_type(tenant, stored.event.id, open.id, "available > :zero AND sales_open = :open"),
+        ];
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    fn set_event_status(&self, tenant: Uuid, event: &Event, from: EventStatus, to: EventStatus) -> TransactWriteItem {
+        let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(SK, s(keys::EVENT_SK))
+            .update_expression("SET #status = :to, #version = #version + :one, updated_at = :now")
+            .condition_expression("#status = :from AND attribute_not_exists(deleted_at)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .expect("key and expression are set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn check_type(&self, tenant: Uuid, event: Uuid, ticket_type: Uuid, condition: &str) -> TransactWriteItem {
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event)))
+            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+            .condition_expression(condition)
+            .expression_attribute_values(":zero", n(0));
+        if condition.contains(":open") {
+            check = check.expression_attribute_values(":open", AttributeValue::Bool(true));
+        }
+        TransactWriteItem::builder().condition_check(check.build().expect("key and expression are set")).build()
+    }
+}
+
+/// Whether the event accepts holds; kept on every ticket type so holds never touch the event.
+pub fn sales_open(event: &Event) -> bool {
+    event.status == EventStatus::OnSale
+}
+
+pub fn millis(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp_millis()).unwrap_or(0)
+}
+
+fn reservation_item(tenant: Uuid, hold: &Reservation) -> Result<Item, StoreError> {
+    let mut item = to_item(hold)?;
+    item.insert(PK.into(), s(keys::reservation_pk(tenant, hold.id)));
+    item.insert(SK.into(), s(keys::RESERVATION_SK));
+    item.insert("tenant_id".into(), s(tenant.to_string()));
+    // A number, so conditions compare instants rather than strings of varying precision.
+    item.insert("expires_at_ms".into(), n(millis(hold.expires_at)));
+    item.insert(GSI3PK.into(), s(keys::expiry_pk(hold.id)));
+    item.insert(GSI3SK.into(), s(keys::expiry_sort_key(hold.expires_at, tenant, hold.id)));
+    Ok(item)
+}
