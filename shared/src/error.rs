@@ -45,6 +45,9 @@ pub enum ApiError {
     /// Well-formed input that breaks a business rule: 422 with the offending fields.
     #[error("request breaks a rule: {0:?}")]
     Unprocessable(Vec<FieldError>),
+    /// An `Idempotency-Key` sent again with a different request: 422.
+    #[error("idempotency key reused for a different request")]
+    KeyReused,
     #[error("unauthorized")]
     Unauthorized,
     #[error("forbidden")]
@@ -90,7 +93,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable(_) | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -105,6 +108,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) | Self::Unprocessable(_) => "VALIDATION_ERROR",
+            Self::KeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
@@ -127,6 +131,9 @@ impl ApiError {
                 "The request is well-formed but breaks a business rule; see errors.".to_owned(),
                 Some(errors.clone()),
             ),
+            Self::KeyReused => {
+                ("Idempotency key reused", "This Idempotency-Key was used for a different request.".to_owned(), None)
+            }
             Self::Unauthorized => ("Unauthorized", "Missing or invalid credentials.".to_owned(), None),
             Self::Forbidden => ("Forbidden", "You are not allowed to do this.".to_owned(), None),
             Self::NotFound => ("Not found", "No such resource.".to_owned(), None),

@@ -8,6 +8,7 @@ pub mod availability;
 pub mod events;
 pub mod expiry;
 pub mod health;
+pub mod idempotency;
 pub mod reservations;
 pub mod ticket_types;
 pub mod venues;
@@ -198,7 +199,8 @@ impl Endpoint {
         let (method, path) = self.route();
         let span = tracing::info_span!("request", %request_id, route = %format!("{method} {path}"), tenant = tracing::field::Empty);
         let mutation = req.method() != Method::GET && req.method() != Method::HEAD;
-        let outcome = self.dispatch(deps, req).instrument(span.clone()).await;
+        // Boxed: the dispatch future holds every handler's state and is large.
+        let outcome = Box::pin(self.dispatch(deps, req, &request_id)).instrument(span.clone()).await;
         let mut response = outcome.unwrap_or_else(|error| {
             span.in_scope(|| log_error(&error));
             problem_response(&error, &request_id)
@@ -214,7 +216,7 @@ impl Endpoint {
         response
     }
 
-    async fn dispatch(self, deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(self, deps: &Deps, req: Request, request_id: &str) -> Result<Response<Body>, ApiError> {
         if body_bytes(&req).len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
@@ -224,29 +226,46 @@ impl Endpoint {
         let principal = authenticate(deps, &req).await?;
         tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
         let caller = Caller { deps, principal: &principal };
+        if req.method() == Method::POST
+            && let Some(key) = idempotency::key(&req, self.requires_idempotency_key())?
+        {
+            let (method, path) = self.route();
+            let route = format!("{method} {path}");
+            let handler = Box::pin(self.route_to(caller, &req));
+            return Box::pin(idempotency::run_once(caller, &route, &key, &req, request_id, handler)).await;
+        }
+        self.route_to(caller, &req).await
+    }
+
+    /// API.md requires a key where a retry must never act twice: holds and purchases.
+    pub fn requires_idempotency_key(self) -> bool {
+        matches!(self, Self::CreateReservation | Self::ConfirmReservation)
+    }
+
+    async fn route_to(self, caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
         match self {
-            Self::Health => unreachable!("answered above"),
-            Self::CreateVenue => venues::create(caller, &req).await,
-            Self::ListVenues => venues::list(caller, &req).await,
-            Self::GetVenue => venues::get(caller, &req).await,
-            Self::UpdateVenue => venues::update(caller, &req).await,
-            Self::CreateEvent => events::create(caller, &req).await,
-            Self::ListEvents => events::list(caller, &req).await,
-            Self::GetEvent => events::get(caller, &req).await,
-            Self::UpdateEvent => events::update(caller, &req).await,
-            Self::DeleteEvent => events::delete(caller, &req).await,
-            Self::PublishEvent => events::publish(caller, &req).await,
-            Self::CreateTicketType => ticket_types::create(caller, &req).await,
-            Self::ListTicketTypes => ticket_types::list(caller, &req).await,
-            Self::UpdateTicketType => ticket_types::update(caller, &req).await,
-            Self::GetCapacity => ticket_types::capacity(caller, &req).await,
-            Self::CreateReservation => reservations::create(caller, &req).await,
-            Self::GetReservation => reservations::get(caller, &req).await,
-            Self::ReleaseReservation => reservations::release(caller, &req).await,
-            Self::ConfirmReservation => reservations::confirm(caller, &req).await,
-            Self::GetOrder => reservations::get_order(caller, &req).await,
-            Self::ListEventOrders => reservations::event_orders(caller, &req).await,
-            Self::ListCustomerOrders => reservations::customer_orders(caller, &req).await,
+            Self::Health => Ok(health::check(caller.deps).await),
+            Self::CreateVenue => venues::create(caller, req).await,
+            Self::ListVenues => venues::list(caller, req).await,
+            Self::GetVenue => venues::get(caller, req).await,
+            Self::UpdateVenue => venues::update(caller, req).await,
+            Self::CreateEvent => events::create(caller, req).await,
+            Self::ListEvents => events::list(caller, req).await,
+            Self::GetEvent => events::get(caller, req).await,
+            Self::UpdateEvent => events::update(caller, req).await,
+            Self::DeleteEvent => events::delete(caller, req).await,
+            Self::PublishEvent => events::publish(caller, req).await,
+            Self::CreateTicketType => ticket_types::create(caller, req).await,
+            Self::ListTicketTypes => ticket_types::list(caller, req).await,
+            Self::UpdateTicketType => ticket_types::update(caller, req).await,
+            Self::GetCapacity => ticket_types::capacity(caller, req).await,
+            Self::CreateReservation => reservations::create(caller, req).await,
+            Self::GetReservation => reservations::get(caller, req).await,
+            Self::ReleaseReservation => reservations::release(caller, req).await,
+            Self::ConfirmReservation => reservations::confirm(caller, req).await,
+            Self::GetOrder => reservations::get_order(caller, req).await,
+            Self::ListEventOrders => reservations::event_orders(caller, req).await,
+            Self::ListCustomerOrders => reservations::customer_orders(caller, req).await,
         }
     }
 }

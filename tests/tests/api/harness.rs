@@ -177,7 +177,7 @@ impl Tenant {
     }
 
     pub fn with_header(&self, authorization: Option<String>) -> Client {
-        Client { base_url: self.base_url.clone(), http: self.http.clone(), authorization }
+        Client { base_url: self.base_url.clone(), http: self.http.clone(), authorization, idempotency: KeyMode::Fresh }
     }
 }
 
@@ -186,6 +186,16 @@ pub struct Client {
     base_url: String,
     http: reqwest::Client,
     authorization: Option<String>,
+    idempotency: KeyMode,
+}
+
+/// What `Idempotency-Key` a client sends with its POSTs.
+#[derive(Clone)]
+enum KeyMode {
+    /// A new key per request, as a well-behaved client does.
+    Fresh,
+    None,
+    Fixed(String),
 }
 
 #[derive(Debug)]
@@ -217,10 +227,26 @@ impl Reply {
 }
 
 impl Client {
+    /// This client sends POSTs without an `Idempotency-Key`.
+    pub fn without_idempotency_key(&self) -> Self {
+        Self { idempotency: KeyMode::None, ..self.clone() }
+    }
+
+    /// This client sends every POST with the same `Idempotency-Key`.
+    pub fn with_idempotency_key(&self, key: &str) -> Self {
+        Self { idempotency: KeyMode::Fixed(key.to_owned()), ..self.clone() }
+    }
+
     pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> Reply {
+        let post = method == Method::POST;
         let mut request = self.http.request(method, format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
+        }
+        match &self.idempotency {
+            KeyMode::Fresh if post => request = request.header("idempotency-key", Uuid::now_v7().to_string()),
+            KeyMode::Fixed(key) if post => request = request.header("idempotency-key", key),
+            _ => {}
         }
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body);

@@ -6,6 +6,7 @@ mod errors;
 mod events;
 mod expiry;
 mod harness;
+mod idempotency;
 mod inventory;
 mod lifecycle;
 mod overselling;
