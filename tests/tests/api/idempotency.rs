@@ -126,3 +126,34 @@ async fn holds_and_purchases_require_a_well_formed_key() {
         "optional elsewhere"
     );
 }
+
+#[tokio::test]
+async fn concurrent_duplicates_hold_once() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 50, &[("General", 1000, 50, json!({}))]).await;
+    let path = format!("/api/v1/events/{}/reservations", id(&event));
+    let body = json!({ "items": [{ "ticket_type_id": types[0]["id"], "quantity": 3 }] });
+    let buyer = tenant.customer().with_idempotency_key("double-click");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (buyer, path, body) = (buyer.clone(), path.clone(), body.clone());
+            tokio::spawn(async move { buyer.post(&path, &body).await })
+        })
+        .collect();
+    let mut originals = 0;
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match (reply.status, reply.headers.get("idempotent-replayed").is_some()) {
+            (201, false) => originals += 1,
+            (201, true) => {}
+            (409, _) => {
+                assert_eq!(reply.code(), "IDEMPOTENCY_IN_PROGRESS", "{}", reply.text);
+                assert!(reply.headers.get("retry-after").is_some());
+            }
+            _ => panic!("unexpected {}: {}", reply.status, reply.text),
+        }
+    }
+    assert_eq!(originals, 1, "exactly one request ran");
+    assert_eq!(capacity(&organizer, &event).await["reserved"], 3, "and held once");
+}
