@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::fields::{self, Problems};
-use super::pricing::{LinePrice, PriceRule};
+use super::pricing::LinePrice;
 use crate::error::{ApiError, field_code};
 
 /// A customer may hold at most this many reservations at once…
@@ -44,30 +44,17 @@ impl ReservationStatus {
 pub struct ReservationLine {
     pub ticket_type_id: Uuid,
     pub name: String,
-    pub quantity: u32,
-    pub unit_price: u64,
-    pub rule: PriceRule,
-    pub discount: u64,
-    pub subtotal: u64,
-    pub fees: u64,
-    pub tax: u64,
-    pub total: u64,
+    #[serde(flatten)]
+    pub price: LinePrice,
 }
 
 impl ReservationLine {
     pub fn new(ticket_type_id: Uuid, name: &str, price: LinePrice) -> Self {
-        Self {
-            ticket_type_id,
-            name: name.to_owned(),
-            quantity: price.quantity,
-            unit_price: price.unit_price,
-            rule: price.rule,
-            discount: price.discount,
-            subtotal: price.subtotal,
-            fees: price.fees,
-            tax: price.tax,
-            total: price.total,
-        }
+        Self { ticket_type_id, name: name.to_owned(), price }
+    }
+
+    pub fn quantity(&self) -> u32 {
+        self.price.quantity
     }
 }
 
@@ -81,7 +68,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn of(lines: &[ReservationLine]) -> Self {
-        lines.iter().fold(Self::default(), |t, l| Self {
+        lines.iter().map(|l| l.price).fold(Self::default(), |t, l| Self {
             subtotal: t.subtotal + l.subtotal,
             fees: t.fees + l.fees,
             tax: t.tax + l.tax,
@@ -121,7 +108,7 @@ impl Reservation {
     }
 
     pub fn tickets(&self) -> u32 {
-        self.items.iter().map(|l| l.quantity).sum()
+        self.items.iter().map(ReservationLine::quantity).sum()
     }
 }
 

@@ -136,7 +136,7 @@ impl Store {
                 .update_expression("SET available = available - :q, reserved = reserved + :q")
                 .condition_expression("available >= :q AND sales_open = :open AND #version = :version")
                 .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":q", n(u64::from(line.quantity)))
+                .expression_attribute_values(":q", n(u64::from(line.quantity())))
                 .expression_attribute_values(":open", AttributeValue::Bool(true))
                 .expression_attribute_values(":version", n(*version))
                 .build()
@@ -245,7 +245,7 @@ impl Store {
                 tenant,
                 hold.event_id,
                 line.ticket_type_id,
-                line.quantity,
+                line.quantity(),
                 "available",
                 "reserved",
             ));
@@ -291,7 +291,7 @@ impl Store {
                 tenant,
                 hold.event_id,
                 line.ticket_type_id,
-                line.quantity,
+                line.quantity(),
                 "sold",
                 "reserved",
             ));
