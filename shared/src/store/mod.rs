@@ -250,7 +250,13 @@ impl Store {
         let status_changes = before.status != next.status;
         for ticket_type in &previous.ticket_types {
             if status_changes {
-                items.push(self.set_sales_open(tenant, next, ticket_type.id, require_no_sales));
+                items.push(self.set_sales_open(
+                    tenant,
+                    next.id,
+                    ticket_type.id,
+                    inventory::sales_open(next),
+                    require_no_sales,
+                ));
             } else if require_no_sales {
                 items.push(self.check_no_sales(tenant, before.id, ticket_type.id));
             }
@@ -263,8 +269,8 @@ impl Store {
         }
     }
 
-    /// Soft delete: the event leaves every list and lookup and frees its name for reuse, if
-    /// nothing is held or sold at commit time.
+    /// Soft delete: the event leaves every list and lookup, frees its name for reuse and stops
+    /// selling, if nothing is held or sold at commit time.
     pub async fn delete_event(
         &self,
         tenant: Uuid,
@@ -277,7 +283,8 @@ impl Store {
         item.insert(SK.into(), s(keys::EVENT_SK));
         item.insert("deleted_at".into(), s(now.to_rfc3339()));
         let mut items = vec![self.put(item, LIVE_AT_VERSION, version_values(event)), self.delete_guard(tenant, event)];
-        items.extend(stored.ticket_types.iter().map(|t| self.check_no_sales(tenant, event.id, t.id)));
+        // Closing sales in the same transaction means no hold can land on a deleted event.
+        items.extend(stored.ticket_types.iter().map(|t| self.set_sales_open(tenant, event.id, t.id, false, true)));
         match self.transact(items).await? {
             None => Ok(()),
             Some(failed) if !failed[0] && failed[2..].iter().any(|f| *f) => Err(EventWriteError::HasSales),
@@ -288,16 +295,17 @@ impl Store {
     fn set_sales_open(
         &self,
         tenant: Uuid,
-        event: &Event,
+        event: Uuid,
         ticket_type: Uuid,
+        open: bool,
         require_no_sales: bool,
     ) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(PK, s(keys::event_pk(tenant, event)))
             .key(SK, s(keys::ticket_type_sk(ticket_type)))
             .update_expression("SET sales_open = :open")
-            .expression_attribute_values(":open", AttributeValue::Bool(inventory::sales_open(event)));
+            .expression_attribute_values(":open", AttributeValue::Bool(open));
         update = if require_no_sales {
             update
                 .condition_expression("attribute_exists(PK) AND reserved = :zero AND sold = :zero")

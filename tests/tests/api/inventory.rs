@@ -388,3 +388,35 @@ async fn ticket_type_changes_respect_what_is_sold() {
     moved.assert_problem(409, "EVENT_HAS_SALES");
     organizer.delete(&event_path).await.assert_problem(409, "EVENT_HAS_SALES");
 }
+
+#[tokio::test]
+async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
+    use shared::domain::reservation::{Reservation, ReservationLine, ReservationStatus, Totals};
+    use shared::store::inventory::HoldError;
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let (event, _) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
+    let stack = crate::harness::stack();
+    let deps = stack.deps(&stack.table, None);
+    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let read_before = deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
+    assert_eq!(organizer.delete(&format!("/api/v1/events/{event_id}")).await.status, 204);
+
+    let now = chrono::Utc::now();
+    let ticket_type = &read_before.ticket_types[0];
+    let items = vec![ReservationLine::new(ticket_type.id, &ticket_type.name, ticket_type.prices().line(now, 1, 0, 10))];
+    let hold = Reservation {
+        id: uuid::Uuid::now_v7(),
+        event_id,
+        customer_id: "late".into(),
+        status: ReservationStatus::Held,
+        totals: Totals::of(&items),
+        items,
+        currency: "USD".into(),
+        expires_at: now + chrono::Duration::minutes(5),
+        created_at: now,
+        order_id: None,
+    };
+    let result = deps.store.place_hold(tenant.id, &hold, &[ticket_type.version]).await;
+    assert!(matches!(result, Err(HoldError::Lines(ref lines)) if lines == &[0]), "{result:?}");
+}
