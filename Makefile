@@ -29,11 +29,11 @@ help:
 dev: tools
 	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet -p local-runner -- serve
 
+# The expiry tests each wait out a real one-minute hold; they are I/O-bound, so they run side by side.
 test: tools lint-tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory lint
-	# The expiry tests each wait out a real one-minute hold; they are I/O-bound, so run them side by side.
 	cargo test --workspace --quiet -- --test-threads=8
 
 token:
