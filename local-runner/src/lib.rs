@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod emulators;
+pub mod fake_payments;
 pub mod server;
 pub mod template;
 pub mod token;

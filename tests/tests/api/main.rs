@@ -10,6 +10,7 @@ mod idempotency;
 mod inventory;
 mod lifecycle;
 mod overselling;
+mod payments;
 mod samples;
 mod signing_keys;
 mod tenancy;
