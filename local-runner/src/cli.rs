@@ -91,7 +91,15 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "events-local".to_owned());
     create_table(&dynamodb, table_spec, &table).await?;
     let queues = create_queues(&sqs, &template, "local").await?;
-    let config = local_config_with(&table, &queue_variables(&template, &queues))?;
+    let payments_port = env_port("FAKE_PAYMENTS_PORT", 3999)?;
+    let payments = TcpListener::bind(("127.0.0.1", payments_port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{payments_port} for the fake payment provider: {e}"))?;
+    let payments_url = format!("http://127.0.0.1:{payments_port}");
+    tokio::spawn(crate::fake_payments::serve(payments));
+    let mut variables = queue_variables(&template, &queues);
+    variables.extend(crate::fake_payments::client_variables(&payments_url));
+    let config = local_config_with(&table, &variables)?;
     let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs)?);
     let settings = WorkerSettings {
         schedule_every: Duration::from_secs(env_port("LOCAL_SCHEDULE_SECONDS", 10)?.into()),
@@ -118,6 +126,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         emulators.dynamodb.endpoint(),
         emulators.sqs.endpoint()
     );
+    println!("  fake payment provider: {payments_url} (GET /_fake/refunds, POST /_fake/config)");
     println!("  a token:  make token ROLE=organizer    stop: Ctrl-C");
 
     tokio::select! {

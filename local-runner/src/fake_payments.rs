@@ -48,6 +48,14 @@ struct Ledger {
 
 type Shared = Arc<Mutex<Ledger>>;
 
+/// The variables that point the refund client at a fake served on `base_url`.
+pub fn client_variables(base_url: &str) -> [(String, String); 2] {
+    [
+        ("PAYMENTS_BASE_URL".to_owned(), base_url.to_owned()),
+        ("PAYMENTS_SECRET_KEY".to_owned(), "sk_test_local_fake".to_owned()),
+    ]
+}
+
 /// Serves the fake on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let ledger: Shared = Arc::default();

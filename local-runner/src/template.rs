@@ -316,7 +316,19 @@ mod tests {
         assert_eq!(triggered_sorted, jobs);
         let expiry = &template.queues.iter().find(|q| q.logical_id == "ExpiryQueue").expect("expiry queue").dead_letter;
         assert_eq!(expiry, &Some(("ExpiryDeadLetterQueue".to_owned(), 5)), "a DLQ after five receives");
-        assert_eq!(template.queue_variables, [("EXPIRY_QUEUE_URL".to_owned(), "ExpiryQueue".to_owned())]);
+        let variables: Vec<&str> = template.queue_variables.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(
+            variables,
+            ["CANCELLATION_QUEUE_URL", "EXPIRY_QUEUE_URL", "NOTIFICATION_QUEUE_URL", "REFUND_QUEUE_URL"]
+        );
+        for queue in ["RefundQueue", "CancellationQueue"] {
+            let spec = template.queues.iter().find(|q| q.logical_id == queue).expect("queue");
+            assert_eq!(
+                spec.dead_letter.as_ref().map(|d| d.1),
+                Some(shared::api::cancellation::MAX_RECEIVES),
+                "{queue}"
+            );
+        }
     }
 
     #[test]

@@ -89,11 +89,17 @@ pub struct WorkerSettings {
     pub retry_after: Duration,
     /// Every scheduled function runs this often locally, whatever its `rate(…)`.
     pub schedule_every: Duration,
+    /// Hand every received batch to the function twice, as SQS's at-least-once delivery may.
+    pub duplicate_deliveries: bool,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { retry_after: Duration::from_secs(2), schedule_every: Duration::from_secs(10) }
+        Self {
+            retry_after: Duration::from_secs(2),
+            schedule_every: Duration::from_secs(10),
+            duplicate_deliveries: false,
+        }
     }
 }
 
@@ -104,7 +110,7 @@ pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueu
         return;
     };
     loop {
-        if let Err(error) = poll_once(&deps, job, &trigger, &queue, settings).await {
+        if let Err(error) = Box::pin(poll_once(&deps, job, &trigger, &queue, settings)).await {
             tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -147,17 +153,31 @@ async fn poll_once(
             })
         })
         .collect();
-    let failed: Vec<String> = match job.handle(deps, json!({ "Records": records })).await {
-        Ok(response) => response["batchItemFailures"]
-            .as_array()
-            .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned)).collect())
-            .unwrap_or_default(),
-        Err(error) => {
-            // A failed invocation fails the whole batch, as on Lambda.
-            tracing::warn!(%error, function = %trigger.function, "batch failed");
-            messages.iter().filter_map(|m| m.message_id.clone()).collect()
-        }
+    let event = json!({ "Records": records });
+    // Duplicates arrive side by side, as two pollers receiving the same message would.
+    let (first, second) = if settings.duplicate_deliveries {
+        let (a, b) = tokio::join!(job.handle(deps, event.clone()), job.handle(deps, event));
+        (a, Some(b))
+    } else {
+        (job.handle(deps, event).await, None)
     };
+    let mut failed: Vec<String> = Vec::new();
+    for outcome in std::iter::once(first).chain(second) {
+        match outcome {
+            Ok(response) => failed.extend(
+                response["batchItemFailures"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned)),
+            ),
+            Err(error) => {
+                // A failed invocation fails the whole batch, as on Lambda.
+                tracing::warn!(%error, function = %trigger.function, "batch failed");
+                failed.extend(messages.iter().filter_map(|m| m.message_id.clone()));
+            }
+        }
+    }
     for message in &messages {
         let receipt = message.receipt_handle.as_deref().unwrap_or_default();
         if failed.iter().any(|id| Some(id.as_str()) == message.message_id.as_deref()) {

@@ -25,14 +25,39 @@ pub struct JwtConfig {
     pub jwks_url: Option<String>,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct QueueUrls {
+    pub expiry: Option<String>,
+    pub cancellation: Option<String>,
+    pub refunds: Option<String>,
+    pub notifications: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct PaymentConfig {
+    pub base_url: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for PaymentConfig {
+    // The secret key never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentConfig").field("base_url", &self.base_url).field("secret_key", &"<redacted>").finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     pub jwt: JwtConfig,
     /// Key for signing pagination cursors, so they cannot be forged or moved between lists.
     pub cursor_secret: Vec<u8>,
-    /// The SQS queue that expires holds on time (delay messages); absent where unused.
-    pub expiry_queue_url: Option<String>,
+    /// Queue URLs; each is absent where a function does not use it.
+    pub queues: QueueUrls,
+    /// The payment provider (refunds); absent where a function does not use it.
+    pub payments: Option<PaymentConfig>,
+    /// Test hook: the fan-out stops (as if it crashed) after this many pages per run.
+    pub fanout_stop_after_pages: Option<u32>,
     /// How soon an event may start, at the earliest, when created or moved.
     pub event_min_lead: Duration,
     /// How far ahead an event may start, at the latest.
@@ -73,7 +98,23 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             jwt,
             cursor_secret,
-            expiry_queue_url: lookup("EXPIRY_QUEUE_URL"),
+            queues: QueueUrls {
+                expiry: lookup("EXPIRY_QUEUE_URL"),
+                cancellation: lookup("CANCELLATION_QUEUE_URL"),
+                refunds: lookup("REFUND_QUEUE_URL"),
+                notifications: lookup("NOTIFICATION_QUEUE_URL"),
+            },
+            payments: match (lookup("PAYMENTS_BASE_URL"), lookup("PAYMENTS_SECRET_KEY")) {
+                (Some(base_url), Some(secret_key)) => Some(PaymentConfig { base_url, secret_key }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PAYMENTS_SECRET_KEY",
+                        reason: "PAYMENTS_BASE_URL and PAYMENTS_SECRET_KEY go together".into(),
+                    });
+                }
+            },
+            fanout_stop_after_pages: lookup("FANOUT_STOP_AFTER_PAGES").and_then(|v| v.parse().ok()),
             event_min_lead: Duration::hours(hours(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
             event_max_ahead: Duration::days(hours(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
         })

@@ -46,7 +46,7 @@ pub async fn schedule(deps: &Deps, tenant: Uuid, hold: &Reservation) {
 }
 
 async fn send(deps: &Deps, message: &ExpiryMessage, now: DateTime<Utc>) -> Result<(), ExpiryError> {
-    let queue = deps.expiry_queue_url.as_deref().ok_or(ExpiryError::NoQueue)?;
+    let queue = deps.queues.expiry.as_deref().ok_or(ExpiryError::NoQueue)?;
     let delay = (message.expires_at - now).num_seconds().clamp(0, MAX_DELAY_SECONDS);
     deps.sqs
         .send_message()

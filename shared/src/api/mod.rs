@@ -5,6 +5,7 @@
 //! [`Endpoint::handle`], so what is tested locally is what runs in AWS.
 
 pub mod availability;
+pub mod cancellation;
 pub mod events;
 pub mod expiry;
 pub mod health;
@@ -38,7 +39,9 @@ pub struct Deps {
     pub verifier: TokenVerifier,
     pub cursors: CursorCodec,
     pub start_window: StartWindow,
-    pub expiry_queue_url: Option<String>,
+    pub queues: crate::config::QueueUrls,
+    pub payments: Option<crate::payments::PaymentClient>,
+    pub fanout_stop_after_pages: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error("token verification cannot be set up: {0}")]
     Auth(#[from] AuthError),
+    #[error("payment client cannot be set up: {0}")]
+    Payments(String),
 }
 
 impl Deps {
@@ -74,7 +79,22 @@ impl Deps {
             verifier: TokenVerifier::new(&config.jwt)?,
             cursors: CursorCodec::new(config.cursor_secret.clone()),
             start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
-            expiry_queue_url: config.expiry_queue_url.clone(),
+            queues: config.queues.clone(),
+            payments: config
+                .payments
+                .as_ref()
+                .map(|p| {
+                    crate::payments::PaymentClient::new(crate::payments::PaymentSettings {
+                        base_url: p.base_url.clone(),
+                        secret_key: p.secret_key.clone(),
+                        timeout: Duration::from_secs(5),
+                        max_attempts: 3,
+                        first_backoff: Duration::from_millis(100),
+                    })
+                })
+                .transpose()
+                .map_err(|e| InitError::Payments(e.to_string()))?,
+            fanout_stop_after_pages: config.fanout_stop_after_pages,
         })
     }
 }
@@ -105,10 +125,13 @@ pub enum Endpoint {
     GetOrder,
     ListEventOrders,
     ListCustomerOrders,
+    CancelEvent,
+    GetCancellation,
+    RefundOrder,
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 25] = [
         Self::Health,
         Self::CreateVenue,
         Self::ListVenues,
@@ -131,6 +154,9 @@ impl Endpoint {
         Self::GetOrder,
         Self::ListEventOrders,
         Self::ListCustomerOrders,
+        Self::CancelEvent,
+        Self::GetCancellation,
+        Self::RefundOrder,
     ];
 
     /// The function's crate (and binary) name.
@@ -158,6 +184,9 @@ impl Endpoint {
             Self::GetOrder => "get-order",
             Self::ListEventOrders => "list-event-orders",
             Self::ListCustomerOrders => "list-customer-orders",
+            Self::CancelEvent => "cancel-event",
+            Self::GetCancellation => "get-cancellation",
+            Self::RefundOrder => "refund-order",
         }
     }
 
@@ -190,6 +219,9 @@ impl Endpoint {
             Self::GetOrder => (Method::GET, "/api/v1/orders/{order_id}"),
             Self::ListEventOrders => (Method::GET, "/api/v1/events/{event_id}/orders"),
             Self::ListCustomerOrders => (Method::GET, "/api/v1/customers/{customer_id}/orders"),
+            Self::CancelEvent => (Method::POST, "/api/v1/events/{event_id}/cancel"),
+            Self::GetCancellation => (Method::GET, "/api/v1/events/{event_id}/cancellation"),
+            Self::RefundOrder => (Method::POST, "/api/v1/orders/{order_id}/refund"),
         }
     }
 
@@ -237,9 +269,9 @@ impl Endpoint {
         self.route_to(caller, &req).await
     }
 
-    /// API.md requires a key where a retry must never act twice: holds and purchases.
+    /// API.md requires a key where a retry must never act twice: holds, purchases, cancels, refunds.
     pub fn requires_idempotency_key(self) -> bool {
-        matches!(self, Self::CreateReservation | Self::ConfirmReservation)
+        matches!(self, Self::CreateReservation | Self::ConfirmReservation | Self::CancelEvent | Self::RefundOrder)
     }
 
     async fn route_to(self, caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -266,6 +298,9 @@ impl Endpoint {
             Self::GetOrder => reservations::get_order(caller, req).await,
             Self::ListEventOrders => reservations::event_orders(caller, req).await,
             Self::ListCustomerOrders => reservations::customer_orders(caller, req).await,
+            Self::CancelEvent => cancellation::cancel(caller, req).await,
+            Self::GetCancellation => cancellation::get(caller, req).await,
+            Self::RefundOrder => cancellation::refund_order(caller, req).await,
         }
     }
 }
@@ -277,15 +312,21 @@ pub enum Job {
     ExpireHolds,
     /// Ends holds past their expiry that are still held (EventBridge schedule).
     SweepHolds,
+    /// Pages through a cancelled event's orders and enqueues their refunds (SQS).
+    FanOutRefunds,
+    /// Refunds one order per message and notifies its holder (SQS).
+    ProcessRefunds,
 }
 
 impl Job {
-    pub const ALL: [Self; 2] = [Self::ExpireHolds, Self::SweepHolds];
+    pub const ALL: [Self; 4] = [Self::ExpireHolds, Self::SweepHolds, Self::FanOutRefunds, Self::ProcessRefunds];
 
     pub fn function_name(self) -> &'static str {
         match self {
             Self::ExpireHolds => "expire-holds",
             Self::SweepHolds => "sweep-holds",
+            Self::FanOutRefunds => "fan-out-refunds",
+            Self::ProcessRefunds => "process-refunds",
         }
     }
 
@@ -303,6 +344,14 @@ impl Job {
                 serde_json::to_value(response).map_err(ApiError::internal)
             }
             Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps).await? })),
+            Self::FanOutRefunds => {
+                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+                serde_json::to_value(cancellation::handle_fan_out(deps, event).await).map_err(ApiError::internal)
+            }
+            Self::ProcessRefunds => {
+                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+                serde_json::to_value(cancellation::handle_refunds(deps, event).await).map_err(ApiError::internal)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, so every rule is unit-testable.
 
+pub mod cancellation;
 pub mod event;
 pub mod fields;
 pub mod pricing;

@@ -198,6 +198,14 @@ pub struct Order {
     pub payment_reference: String,
     pub refunded_amount: u64,
     pub created_at: DateTime<Utc>,
+    /// The refund in flight while `REFUND_PENDING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_refund_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refund_id: Option<String>,
+    /// Every refund applied to this order (kept by the store as a set; not part of the API).
+    #[serde(default, skip_serializing)]
+    pub refund_ids: Vec<String>,
 }
 
 impl Order {
@@ -214,6 +222,9 @@ impl Order {
             payment_reference,
             refunded_amount: 0,
             created_at: now,
+            pending_refund_id: None,
+            last_refund_id: None,
+            refund_ids: Vec::new(),
         }
     }
 }

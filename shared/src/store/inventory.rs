@@ -230,7 +230,7 @@ impl Store {
             .table_name(&self.table)
             .key(PK, s(keys::reservation_pk(tenant, hold.id)))
             .key(SK, s(keys::RESERVATION_SK))
-            .update_expression("SET #status = :outcome REMOVE GSI3PK, GSI3SK")
+            .update_expression("SET #status = :outcome REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":held", s(ReservationStatus::Held.as_str()))
             .expression_attribute_values(":outcome", s(outcome.as_str()));
@@ -276,7 +276,7 @@ impl Store {
             .table_name(&self.table)
             .key(PK, s(keys::reservation_pk(tenant, hold.id)))
             .key(SK, s(keys::RESERVATION_SK))
-            .update_expression("SET #status = :confirmed, order_id = :order REMOVE GSI3PK, GSI3SK")
+            .update_expression("SET #status = :confirmed, order_id = :order REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
             .condition_expression("#status = :held AND expires_at_ms > :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":held", s(ReservationStatus::Held.as_str()))
@@ -480,6 +480,8 @@ fn reservation_item(tenant: Uuid, hold: &Reservation) -> Result<Item, StoreError
     item.insert("tenant_id".into(), s(tenant.to_string()));
     // A number, so conditions compare instants rather than strings of varying precision.
     item.insert("expires_at_ms".into(), n(millis(hold.expires_at)));
+    item.insert(GSI1PK.into(), s(keys::event_holds_pk(tenant, hold.event_id)));
+    item.insert(GSI1SK.into(), s(format!("{}#{}", keys::start_prefix(hold.created_at), hold.id)));
     item.insert(GSI3PK.into(), s(keys::expiry_pk(hold.id)));
     item.insert(GSI3SK.into(), s(keys::expiry_sort_key(hold.expires_at, tenant, hold.id)));
     Ok(item)

@@ -80,6 +80,11 @@ pub fn event_orders_pk(tenant: Uuid, event: Uuid) -> String {
     format!("T#{tenant}#EVENT#{event}#ORDERS")
 }
 
+/// GSI1 for reservations: one event's holds while they are `HELD` (to void them on cancel).
+pub fn event_holds_pk(tenant: Uuid, event: Uuid) -> String {
+    format!("T#{tenant}#EVENT#{event}#HOLDS")
+}
+
 /// GSI2 for orders: one customer's orders, oldest first.
 pub fn customer_orders_pk(tenant: Uuid, customer: &str) -> String {
     format!("T#{tenant}#CUSTOMER#{}#ORDERS", key_part(customer))

@@ -2,6 +2,7 @@
 //! transaction with conditions; failed conditions come back as precise outcomes, never as
 //! read-then-write races.
 
+pub mod cancellation;
 pub mod idempotency;
 pub mod inventory;
 pub mod keys;

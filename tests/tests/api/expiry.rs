@@ -11,14 +11,8 @@ use shared::api::Job;
 use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack};
 use crate::inventory::{assert_counts_add_up, capacity, event_on_sale};
 
-const NO_WORKERS: StackOptions =
-    StackOptions { queue_consumers: false, schedules: false, settings: fast_workers_const() };
-
-const fn fast_workers_const() -> local_runner::workers::WorkerSettings {
-    local_runner::workers::WorkerSettings {
-        retry_after: Duration::from_secs(1),
-        schedule_every: Duration::from_secs(2),
-    }
+fn no_workers() -> StackOptions {
+    StackOptions { queue_consumers: false, schedules: false, settings: fast_workers(), extra: Vec::new() }
 }
 
 /// A one-minute hold of 2 tickets of a 10-ticket type; returns it and the event.
@@ -51,7 +45,7 @@ async fn wait_for_capacity_back(tenant: &Tenant, event: &Value, limit: Duration)
 }
 
 async fn assert_returned_within_a_minute_of_expiry(options: StackOptions, path: &str) {
-    let (tenant, _, _) = isolated_stack(options).await;
+    let (tenant, _) = isolated_stack(options).await;
     let (hold, event) = one_minute_hold(&tenant).await;
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
     let back = wait_for_capacity_back(&tenant, &event, Duration::from_secs(150)).await.expect("capacity comes back");
@@ -64,19 +58,20 @@ async fn assert_returned_within_a_minute_of_expiry(options: StackOptions, path: 
 
 #[tokio::test]
 async fn the_expiry_queue_alone_returns_a_holds_capacity_on_time() {
-    let options = StackOptions { queue_consumers: true, schedules: false, settings: fast_workers() };
+    let options = StackOptions { queue_consumers: true, schedules: false, settings: fast_workers(), extra: Vec::new() };
     assert_returned_within_a_minute_of_expiry(options, "SQS path").await;
 }
 
 #[tokio::test]
 async fn the_sweep_alone_returns_a_holds_capacity_on_time() {
-    let options = StackOptions { queue_consumers: false, schedules: true, settings: fast_workers() };
+    let options = StackOptions { queue_consumers: false, schedules: true, settings: fast_workers(), extra: Vec::new() };
     assert_returned_within_a_minute_of_expiry(options, "sweep").await;
 }
 
 #[tokio::test]
 async fn an_expired_hold_is_never_sold_and_expires_once() {
-    let (tenant, deps, _) = isolated_stack(NO_WORKERS).await;
+    let (tenant, stack) = isolated_stack(no_workers()).await;
+    let deps = stack.deps;
     let (hold, event) = one_minute_hold(&tenant).await;
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
     let wait = (expires_at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(300);
@@ -118,7 +113,8 @@ fn sqs_record(message_id: &str, body: &str) -> Value {
 
 #[tokio::test]
 async fn a_poisoned_message_fails_alone_and_a_duplicate_delivery_returns_nothing_twice() {
-    let (tenant, deps, _) = isolated_stack(NO_WORKERS).await;
+    let (tenant, stack) = isolated_stack(no_workers()).await;
+    let deps = stack.deps;
     let (hold, event) = one_minute_hold(&tenant).await;
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
     tokio::time::sleep((expires_at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(300)).await;
@@ -146,8 +142,9 @@ async fn a_poisoned_message_fails_alone_and_a_duplicate_delivery_returns_nothing
 
 #[tokio::test]
 async fn a_message_that_keeps_failing_ends_in_the_dead_letter_queue() {
-    let options = StackOptions { queue_consumers: true, schedules: false, settings: fast_workers() };
-    let (_, deps, queues) = isolated_stack(options).await;
+    let options = StackOptions { queue_consumers: true, schedules: false, settings: fast_workers(), extra: Vec::new() };
+    let (_, stack) = isolated_stack(options).await;
+    let (deps, queues) = (stack.deps, stack.queues);
     let (queue, dead_letter) = (&queues["ExpiryQueue"], &queues["ExpiryDeadLetterQueue"]);
     let good =
         json!({ "tenant_id": uuid::Uuid::now_v7(), "reservation_id": uuid::Uuid::now_v7(), "expires_at": Utc::now() });

@@ -48,8 +48,13 @@ pub fn stack() -> &'static Stack {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
-                let options = StackOptions { queue_consumers: true, schedules: true, settings: fast_workers() };
-                let (deps, _) = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await;
+                let options = StackOptions {
+                    queue_consumers: true,
+                    schedules: true,
+                    settings: fast_workers(),
+                    extra: Vec::new(),
+                };
+                let deps = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await.deps;
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 sender.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
                 let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
@@ -62,31 +67,45 @@ pub fn stack() -> &'static Stack {
 }
 
 /// Which of Lambda's event sources run for a stack.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct StackOptions {
     pub queue_consumers: bool,
     pub schedules: bool,
     pub settings: WorkerSettings,
+    /// Extra configuration, e.g. the fan-out's crash hook.
+    pub extra: Vec<(String, String)>,
 }
 
 /// Retries after 1 s and sweeps every 2 s, so time-based behaviour shows quickly.
 pub fn fast_workers() -> WorkerSettings {
-    WorkerSettings { retry_after: std::time::Duration::from_secs(1), schedule_every: std::time::Duration::from_secs(2) }
+    WorkerSettings {
+        retry_after: std::time::Duration::from_secs(1),
+        schedule_every: std::time::Duration::from_secs(2),
+        duplicate_deliveries: false,
+    }
 }
 
-/// Creates `table` and its queues on the emulators and starts the chosen workers on the
-/// current runtime. Returns the handlers' dependencies and the queues by logical id.
-pub async fn provision(
-    dynamodb_endpoint: &str,
-    sqs_endpoint: &str,
-    table: &str,
-    options: StackOptions,
-) -> (Arc<Deps>, std::collections::HashMap<String, local_runner::workers::LocalQueue>) {
+/// What a provisioned stack offers a test.
+pub struct Provisioned {
+    pub deps: Arc<Deps>,
+    pub queues: std::collections::HashMap<String, local_runner::workers::LocalQueue>,
+    pub payments_url: String,
+}
+
+/// Creates `table`, its queues and a fake payment provider, and starts the chosen workers on
+/// the current runtime.
+pub async fn provision(dynamodb_endpoint: &str, sqs_endpoint: &str, table: &str, options: StackOptions) -> Provisioned {
     let (dynamodb, sqs) = emulator_clients(dynamodb_endpoint, sqs_endpoint);
     let template = template();
     create_table(&dynamodb, &template.tables[0], table).await.expect("table created");
     let queues = create_queues(&sqs, &template, table).await.expect("queues created");
-    let config = local_config_with(table, &queue_variables(&template, &queues)).unwrap();
+    let payments = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let payments_url = format!("http://{}", payments.local_addr().unwrap());
+    tokio::spawn(local_runner::fake_payments::serve(payments));
+    let mut variables = queue_variables(&template, &queues);
+    variables.extend(local_runner::fake_payments::client_variables(&payments_url));
+    variables.extend(options.extra.clone());
+    let config = local_config_with(table, &variables).unwrap();
     let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs).unwrap());
     if options.queue_consumers {
         for trigger in &template.queue_triggers {
@@ -103,20 +122,19 @@ pub async fn provision(
             tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), options.settings));
         }
     }
-    (deps, queues)
+    Provisioned { deps, queues, payments_url }
 }
 
-/// A stack of its own on the shared emulators (fresh table and queues), served on a new port
-/// for the rest of the calling test, with only the chosen workers running.
-pub async fn isolated_stack(
-    options: StackOptions,
-) -> (Tenant, Arc<Deps>, std::collections::HashMap<String, local_runner::workers::LocalQueue>) {
+/// A stack of its own on the shared emulators (fresh table, queues and fake payment
+/// provider), served on a new port for the rest of the calling test, with only the chosen
+/// workers running.
+pub async fn isolated_stack(options: StackOptions) -> (Tenant, Provisioned) {
     let stack = stack();
     let table = format!("events-isolated-{}", Uuid::now_v7());
-    let (deps, queues) =
+    let provisioned =
         provision(&stack.emulators.dynamodb.endpoint(), &stack.emulators.sqs.endpoint(), &table, options).await;
-    let url = serve_with(Arc::clone(&deps)).await;
-    (Tenant::at(url), deps, queues)
+    let url = serve_with(Arc::clone(&provisioned.deps)).await;
+    (Tenant::at(url), provisioned)
 }
 
 impl Stack {

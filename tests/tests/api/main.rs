@@ -2,6 +2,7 @@
 //! tests themselves (see `harness`).
 
 mod auth;
+mod cancellation;
 mod errors;
 mod events;
 mod expiry;

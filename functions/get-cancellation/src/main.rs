@@ -1,0 +1,6 @@
+//! `GET /api/v1/events/{event_id}/cancellation`: see `shared::api` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::Endpoint::GetCancellation).await
+}

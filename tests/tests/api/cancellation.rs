@@ -1,0 +1,344 @@
+//! Cancelling events: every order refunded exactly once, through SQS, against the fake
+//! payment provider, through crashes, failures and duplicate deliveries.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Client, Provisioned, StackOptions, Tenant, fast_workers, id, isolated_stack};
+use crate::inventory::event_on_sale;
+
+const PRICE: u64 = 1250;
+
+fn with_consumers(extra: Vec<(String, String)>, duplicate_deliveries: bool) -> StackOptions {
+    let mut settings = fast_workers();
+    settings.duplicate_deliveries = duplicate_deliveries;
+    StackOptions { queue_consumers: true, schedules: false, settings, extra }
+}
+
+/// An event on sale with `orders` confirmed one-ticket orders spread over `customers`.
+/// Returns the event and each order's payment reference → total.
+async fn sold_event(tenant: &Tenant, orders: usize, customers: usize) -> (Value, HashMap<String, u64>) {
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 1000, &[("General", PRICE, 1000, json!({}))]).await;
+    let buyers: Vec<_> = (0..customers)
+        .map(|c| {
+            let (tenant, event, ticket_type) = (tenant.clone(), event.clone(), types[0].clone());
+            let mine: Vec<usize> = (0..orders).filter(|o| o % customers == c).collect();
+            tokio::spawn(async move {
+                let buyer = tenant.user("customer", &format!("holder-{c}"));
+                let mut bought = Vec::new();
+                for o in mine {
+                    let hold = crate::inventory::reserve(&buyer, &event, &[(&ticket_type, 1)]).await;
+                    assert_eq!(hold.status, 201, "{}", hold.text);
+                    let reference = format!("pi_{o}");
+                    let path = format!("/api/v1/reservations/{}/confirm", id(&hold.body["reservation"]));
+                    let order = buyer.post(&path, &json!({ "payment_reference": reference })).await;
+                    assert_eq!(order.status, 201, "{}", order.text);
+                    bought.push((reference, order.body["order"]["total"].as_u64().unwrap()));
+                }
+                bought
+            })
+        })
+        .collect();
+    let mut totals = HashMap::new();
+    for buyer in buyers {
+        totals.extend(buyer.await.unwrap());
+    }
+    assert_eq!(totals.len(), orders);
+    (event, totals)
+}
+
+async fn cancel(client: &Client, event: &Value, body: Value) -> crate::harness::Reply {
+    client.post(&format!("/api/v1/events/{}/cancel", id(event)), &body).await
+}
+
+/// Polls the cancellation until it is no longer IN_PROGRESS.
+async fn finished(client: &Client, event: &Value) -> Value {
+    let started = Instant::now();
+    loop {
+        let reply = client.get(&format!("/api/v1/events/{}/cancellation", id(event))).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let cancellation = reply.body["cancellation"].clone();
+        if cancellation["status"] != "IN_PROGRESS" {
+            return cancellation;
+        }
+        assert!(started.elapsed() < Duration::from_secs(150), "still in progress: {cancellation}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn fake_refunds(stack: &Provisioned) -> Vec<Value> {
+    let body: Value =
+        reqwest::get(format!("{}/_fake/refunds", stack.payments_url)).await.unwrap().json().await.unwrap();
+    body["refunds"].as_array().unwrap().clone()
+}
+
+async fn configure_fake(stack: &Provisioned, config: Value) {
+    let reply =
+        reqwest::Client::new().post(format!("{}/_fake/config", stack.payments_url)).json(&config).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+}
+
+/// Every message on a queue, drained.
+async fn drain(stack: &Provisioned, queue: &str) -> Vec<Value> {
+    let url = &stack.queues[queue].url;
+    let mut bodies = Vec::new();
+    let mut empty = 0;
+    while empty < 2 {
+        let received = stack
+            .deps
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+        }
+        for message in messages {
+            bodies.push(serde_json::from_str(message.body.as_deref().unwrap()).unwrap());
+            stack
+                .deps
+                .sqs
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    bodies
+}
+
+async fn order_statuses(organizer: &Client, event: &Value) -> HashMap<String, usize> {
+    let mut statuses = HashMap::new();
+    let mut path = format!("/api/v1/events/{}/orders?limit=100", id(event));
+    loop {
+        let page = organizer.get(&path).await;
+        for order in page.body["orders"].as_array().unwrap() {
+            *statuses.entry(order["status"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/events/{}/orders?limit=100&cursor={cursor}", id(event)),
+            None => return statuses,
+        }
+    }
+}
+
+fn assert_one_refund_per_order(refunds: &[Value], totals: &HashMap<String, u64>, amount: impl Fn(u64) -> u64) {
+    let mut seen = HashSet::new();
+    for refund in refunds {
+        let intent = refund["payment_intent"].as_str().unwrap();
+        assert!(seen.insert(intent.to_owned()), "{intent} refunded twice");
+        assert_eq!(refund["amount"].as_u64().unwrap(), amount(totals[intent]), "{refund}");
+    }
+    assert_eq!(seen.len(), totals.len(), "every order refunded");
+}
+
+#[tokio::test]
+async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
+    // The fan-out dies after 10 pages per run (between sending a page and checkpointing it),
+    // so SQS redelivers it twice and some refund messages go out twice.
+    let options = with_consumers(vec![("FANOUT_STOP_AFTER_PAGES".into(), "10".into())], false);
+    let (tenant, stack) = isolated_stack(options).await;
+    let (event, totals) = sold_event(&tenant, 250, 100).await;
+    let admin = tenant.admin();
+    let reply = cancel(&admin, &event, json!({ "reason": "The venue flooded" })).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(reply.body["cancellation"]["status"], "IN_PROGRESS");
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
+    let total: u64 = totals.values().sum();
+    assert_eq!(
+        (
+            cancellation["orders_total"].as_u64(),
+            cancellation["refunds_succeeded"].as_u64(),
+            cancellation["refunds_failed"].as_u64()
+        ),
+        (Some(250), Some(250), Some(0))
+    );
+    assert_eq!(cancellation["refunded_amount"].as_u64(), Some(total));
+    assert_eq!(cancellation["notifications_sent"], 100);
+    assert_one_refund_per_order(&fake_refunds(&stack).await, &totals, |t| t);
+    assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("REFUNDED".to_owned(), 250)]));
+    let notified: Vec<Value> = drain(&stack, "NotificationQueue").await;
+    let holders: HashSet<&str> = notified.iter().map(|n| n["customer_id"].as_str().unwrap()).collect();
+    assert_eq!((notified.len(), holders.len()), (100, 100), "one notification per distinct holder");
+    assert_eq!(notified[0]["type"], "event.cancelled");
+}
+
+#[tokio::test]
+async fn flaky_payments_and_duplicate_deliveries_still_refund_each_order_once_at_33_percent() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), true)).await;
+    let (event, totals) = sold_event(&tenant, 250, 100).await;
+    configure_fake(&stack, json!({ "failure_rate": 0.3 })).await;
+    let admin = tenant.admin();
+    let reply =
+        cancel(&admin, &event, json!({ "reason": "Artist ill", "refund_policy": "partial", "partial_percent": 33 }))
+            .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
+    // 33 % of 1250 is 412.5: half-up gives 413 for every order.
+    let partial = |total: u64| (total * 33 * 2 + 100) / 200;
+    assert_eq!(partial(PRICE), 413);
+    assert_one_refund_per_order(&fake_refunds(&stack).await, &totals, partial);
+    assert_eq!(
+        (cancellation["refunds_succeeded"].as_u64(), cancellation["refunded_amount"].as_u64()),
+        (Some(250), Some(250 * 413))
+    );
+    assert_eq!(cancellation["notifications_sent"], 100);
+    assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("PARTIALLY_REFUNDED".to_owned(), 250)]));
+}
+
+#[tokio::test]
+async fn an_order_whose_refund_always_fails_ends_refund_failed_in_the_dead_letter_queue() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, totals) = sold_event(&tenant, 6, 3).await;
+    configure_fake(&stack, json!({ "fail_payment_intents": ["pi_4"] })).await;
+    let admin = tenant.admin();
+    assert_eq!(cancel(&admin, &event, json!({ "reason": "Strike" })).await.status, 202);
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED_WITH_FAILURES", "{cancellation}");
+    assert_eq!(
+        (cancellation["refunds_succeeded"].as_u64(), cancellation["refunds_failed"].as_u64()),
+        (Some(5), Some(1))
+    );
+    let refunded: HashSet<String> =
+        fake_refunds(&stack).await.iter().map(|r| r["payment_intent"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(refunded.len(), 5);
+    assert!(!refunded.contains("pi_4"));
+    assert_eq!(totals.len(), 6);
+    let statuses = order_statuses(&admin, &event).await;
+    assert_eq!(statuses, HashMap::from([("REFUNDED".to_owned(), 5), ("REFUND_FAILED".to_owned(), 1)]));
+    let started = Instant::now();
+    let mut dead = Vec::new();
+    while dead.is_empty() && started.elapsed() < Duration::from_secs(30) {
+        dead = drain(&stack, "RefundDeadLetterQueue").await;
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(cancellation["notifications_sent"], 3, "holders are told even when their refund failed");
+}
+
+#[tokio::test]
+async fn cancelling_twice_policies_notifications_and_deadlines() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let admin = tenant.admin();
+
+    // No refunds, but holders hear about it; a second cancel changes nothing.
+    let (event, _) = sold_event(&tenant, 4, 2).await;
+    assert_eq!(cancel(&admin, &event, json!({ "reason": "Rain", "refund_policy": "none" })).await.status, 202);
+    let done = finished(&admin, &event).await;
+    assert_eq!(
+        (done["status"].as_str(), done["orders_total"].as_u64(), done["refunds_succeeded"].as_u64()),
+        (Some("COMPLETED"), Some(4), Some(0))
+    );
+    assert_eq!(done["notifications_sent"], 2);
+    cancel(&admin, &event, json!({ "reason": "Again" })).await.assert_problem(409, "INVALID_EVENT_STATE");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(fake_refunds(&stack).await.is_empty(), "refund_policy none refunds nothing");
+    assert_eq!(drain(&stack, "NotificationQueue").await.len(), 2, "and the second cancel notified no one");
+    assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("CONFIRMED".to_owned(), 4)]));
+
+    // notify_holders false: refunds, no notifications.
+    let (quiet, _) = sold_event(&tenant, 2, 2).await;
+    assert_eq!(cancel(&admin, &quiet, json!({ "reason": "Quiet", "notify_holders": false })).await.status, 202);
+    let done = finished(&admin, &quiet).await;
+    assert_eq!((done["refunds_succeeded"].as_u64(), done["notifications_sent"].as_u64()), (Some(2), Some(0)));
+    assert!(drain(&stack, "NotificationQueue").await.is_empty());
+
+    // Inside the deadline: organizers are refused, admins are not.
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(100).await;
+    let soon = organizer
+        .event(
+            &venue,
+            "Soon",
+            0,
+            json!({
+                "starts_at": crate::harness::rfc3339(chrono::Utc::now() + chrono::Duration::hours(10)),
+                "ends_at": crate::harness::rfc3339(chrono::Utc::now() + chrono::Duration::hours(12)),
+            }),
+        )
+        .await;
+    cancel(&organizer, &soon, json!({ "reason": "Too late" }))
+        .await
+        .assert_problem(409, "CANCELLATION_DEADLINE_PASSED");
+    cancel(&tenant.customer(), &soon, json!({ "reason": "Mine" })).await.assert_problem(403, "FORBIDDEN");
+    cancel(&admin, &soon, json!({ "reason": "" })).await.assert_problem(400, "VALIDATION_ERROR");
+    let by_admin = cancel(&admin, &soon, json!({ "reason": "Admin override" })).await;
+    assert_eq!(by_admin.status, 202, "{}", by_admin.text);
+    assert_eq!(admin.get(&format!("/api/v1/events/{}", id(&soon))).await.body["event"]["status"], "CANCELLED");
+    Tenant::new()
+        .admin()
+        .post(&format!("/api/v1/events/{}/cancel", id(&soon)), &json!({ "reason": "x" }))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    cancel(&admin.without_idempotency_key(), &soon, json!({ "reason": "x" }))
+        .await
+        .assert_problem(400, "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn cancelling_stops_sales_and_voids_open_holds() {
+    let (tenant, _stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
+    let held = crate::inventory::reserve(&tenant.customer(), &event, &[(&types[0], 3)]).await;
+    assert_eq!(held.status, 201);
+    assert_eq!(cancel(&organizer, &event, json!({ "reason": "Cancelled" })).await.status, 202);
+    let voided = tenant.customer().get(&format!("/api/v1/reservations/{}", id(&held.body["reservation"]))).await;
+    assert_eq!(voided.body["reservation"]["status"], "CANCELLED");
+    let capacity = crate::inventory::capacity(&organizer, &event).await;
+    assert_eq!((capacity["reserved"].as_u64(), capacity["available"].as_u64()), (Some(0), Some(10)));
+    crate::inventory::reserve(&tenant.user("customer", "late"), &event, &[(&types[0], 1)])
+        .await
+        .assert_problem(409, "SALES_NOT_OPEN");
+    assert_eq!(finished(&organizer, &event).await["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn a_single_order_is_refunded_through_the_queue() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, _) = sold_event(&tenant, 1, 1).await;
+    let admin = tenant.admin();
+    let order = admin.get(&format!("/api/v1/events/{}/orders", id(&event))).await.body["orders"][0].clone();
+    let path = format!("/api/v1/orders/{}/refund", id(&order));
+    admin
+        .post(&path, &json!({ "reason": "Goodwill", "amount": PRICE + 1 }))
+        .await
+        .assert_problem(422, "VALIDATION_ERROR");
+    tenant.user("customer", "holder-0").post(&path, &json!({ "reason": "Me" })).await.assert_problem(403, "FORBIDDEN");
+    let reply = admin.post(&path, &json!({ "reason": "Goodwill", "amount": 250 })).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(
+        (reply.body["refund"]["status"].as_str(), reply.body["refund"]["amount"].as_u64()),
+        (Some("PENDING"), Some(250))
+    );
+    let started = Instant::now();
+    let read = loop {
+        let read = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+        if read["status"] == "PARTIALLY_REFUNDED" || started.elapsed() > Duration::from_secs(30) {
+            break read;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!((read["status"].as_str(), read["refunded_amount"].as_u64()), (Some("PARTIALLY_REFUNDED"), Some(250)));
+    let rest = admin.post(&path, &json!({ "reason": "The rest" })).await;
+    assert_eq!(rest.body["refund"]["amount"].as_u64(), Some(PRICE - 250));
+    let started = Instant::now();
+    while admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"]["status"] != "REFUNDED" {
+        assert!(started.elapsed() < Duration::from_secs(30), "the rest was not refunded");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let amounts: Vec<u64> = fake_refunds(&stack).await.iter().map(|r| r["amount"].as_u64().unwrap()).collect();
+    assert_eq!(amounts, [250, PRICE - 250]);
+    admin.post(&path, &json!({ "reason": "Again" })).await.assert_problem(409, "ORDER_NOT_REFUNDABLE");
+}
