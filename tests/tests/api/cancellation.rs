@@ -342,3 +342,42 @@ async fn a_single_order_is_refunded_through_the_queue() {
     assert_eq!(amounts, [250, PRICE - 250]);
     admin.post(&path, &json!({ "reason": "Again" })).await.assert_problem(409, "ORDER_NOT_REFUNDABLE");
 }
+
+#[tokio::test]
+async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
+    use shared::api::Job;
+    let options = StackOptions {
+        queue_consumers: false,
+        schedules: false,
+        settings: fast_workers(),
+        extra: vec![("FANOUT_STOP_AFTER_PAGES".into(), "2".into())],
+    };
+    let (tenant, stack) = isolated_stack(options).await;
+    let (event, _) = sold_event(&tenant, 45, 15).await;
+    assert_eq!(cancel(&tenant.admin(), &event, json!({ "reason": "Crash test" })).await.status, 202);
+    let job = drain(&stack, "CancellationQueue").await;
+    assert_eq!(job.len(), 1);
+    let record = json!({ "messageId": "fan-out-1", "receiptHandle": "r", "body": job[0].to_string(),
+                         "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs" });
+    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let response = Job::FanOutRefunds.handle(&stack.deps, json!({ "Records": [record.clone()] })).await.unwrap();
+        let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
+        if cancellation.fanout_done {
+            assert_eq!(response["batchItemFailures"], json!([]));
+            break;
+        }
+        // Each run sends two pages and dies before checkpointing the second.
+        assert_eq!(response["batchItemFailures"], json!([{ "itemIdentifier": "fan-out-1" }]), "run {runs}");
+        assert_eq!(cancellation.fanout_pages, runs, "one page checkpointed per crashed run");
+        assert!(runs < 10, "the fan-out makes progress");
+    }
+    let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
+    assert_eq!((cancellation.orders_total, cancellation.fanout_pages), (45, 5));
+    let refunds = drain(&stack, "RefundQueue").await;
+    let distinct: HashSet<&str> = refunds.iter().map(|r| r["order_id"].as_str().unwrap()).collect();
+    assert_eq!(distinct.len(), 45, "no order skipped");
+    assert!(refunds.len() > 45, "pages sent before a crash went out again ({} messages)", refunds.len());
+}
