@@ -39,21 +39,8 @@ impl Store {
         cancellation: &Cancellation,
     ) -> Result<bool, StoreError> {
         let event = &stored.event;
-        let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event.id)))
-            .key(SK, s(keys::EVENT_SK))
-            .update_expression("SET #status = :cancelled, #version = #version + :one, updated_at = :now")
-            .condition_expression("#version = :read AND attribute_not_exists(deleted_at)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":cancelled", s(EventStatus::Cancelled.as_str()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":read", n(event.version))
-            .expression_attribute_values(":now", s(now))
-            .build()
-            .expect("key and expression are set");
+        let update =
+            self.move_event_status(tenant, event.id, EventStatus::Cancelled, "#version = :guard", n(event.version));
         let mut item = to_item(cancellation)?;
         item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
         item.insert(SK.into(), s(CANCELLATION_SK));
@@ -63,8 +50,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("table and item are set");
-        let mut items =
-            vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().put(put).build()];
+        let mut items = vec![update, TransactWriteItem::builder().put(put).build()];
         items.extend(stored.ticket_types.iter().map(|t| self.set_sales_open(tenant, event.id, t.id, false, false)));
         Ok(self.transact(items).await?.is_none())
     }
@@ -134,11 +120,7 @@ impl Store {
                 .expression_attribute_values(":done", AttributeValue::Bool(true))
                 .expression_attribute_values(":none", AttributeValue::Null(true)),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if super::is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(classify(error)),
-        }
+        super::applied(update.send().await)
     }
 
     /// `CONFIRMED | PARTIALLY_REFUNDED | REFUND_FAILED → REFUND_PENDING` for this refund, if
@@ -170,11 +152,7 @@ impl Store {
             .expression_attribute_values(":most", n(order.totals.total.saturating_sub(amount)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if super::is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(classify(error)),
-        }
+        super::applied(result)
     }
 
     /// Ends a pending refund as refunded (`Some(amount)`) or failed (`None`), counting it on
@@ -326,11 +304,7 @@ impl Store {
             .expression_attribute_values(":failed", n(read.refunds_failed))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if super::is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(classify(error)),
-        }
+        super::applied(result)
     }
 
     fn count_on_cancellation(

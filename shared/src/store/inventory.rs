@@ -414,7 +414,13 @@ impl Store {
 impl Store {
     /// ON_SALE → SOLD_OUT, only if every ticket type still has nothing available at commit.
     pub async fn mark_sold_out(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
-        let mut items = vec![self.set_event_status(tenant, &stored.event, EventStatus::OnSale, EventStatus::SoldOut)];
+        let mut items = vec![self.move_event_status(
+            tenant,
+            stored.event.id,
+            EventStatus::SoldOut,
+            "#status = :guard",
+            s(EventStatus::OnSale.as_str()),
+        )];
         for ticket_type in &stored.ticket_types {
             items.push(self.check_type(tenant, stored.event.id, ticket_type.id, "available = :zero"));
         }
@@ -425,23 +431,38 @@ impl Store {
     pub async fn reopen_sales(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
         let Some(open) = stored.ticket_types.iter().find(|t| t.available > 0 && t.sales_open) else { return Ok(false) };
         let items = vec![
-            self.set_event_status(tenant, &stored.event, EventStatus::SoldOut, EventStatus::OnSale),
+            self.move_event_status(
+                tenant,
+                stored.event.id,
+                EventStatus::OnSale,
+                "#status = :guard",
+                s(EventStatus::SoldOut.as_str()),
+            ),
             self.check_type(tenant, stored.event.id, open.id, "available > :zero AND sales_open = :open"),
         ];
         Ok(self.transact(items).await?.is_none())
     }
 
-    fn set_event_status(&self, tenant: Uuid, event: &Event, from: EventStatus, to: EventStatus) -> TransactWriteItem {
+    /// `SET status = to` on a live event (bumping its version) if `condition` holds; the
+    /// condition names its one value `:guard`.
+    pub(super) fn move_event_status(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        to: EventStatus,
+        condition: &str,
+        guard: AttributeValue,
+    ) -> TransactWriteItem {
         let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event.id)))
+            .key(PK, s(keys::event_pk(tenant, event)))
             .key(SK, s(keys::EVENT_SK))
             .update_expression("SET #status = :to, #version = #version + :one, updated_at = :now")
-            .condition_expression("#status = :from AND attribute_not_exists(deleted_at)")
+            .condition_expression(format!("{condition} AND attribute_not_exists(deleted_at)"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":guard", guard)
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
