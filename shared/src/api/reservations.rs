@@ -177,6 +177,14 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     }
     let now = crate::domain::now();
     check_confirmable(&hold, now)?;
+    // Cancelling voids holds, but a hold indexed a moment late must not be bought either.
+    let event = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?;
+    if event.as_ref().is_none_or(|e| e.event.status == EventStatus::Cancelled) {
+        return Err(ApiError::conflict(
+            "INVALID_EVENT_STATE",
+            "the event was cancelled; this hold can no longer be bought",
+        ));
+    }
     let order = Order::from_hold(Uuid::now_v7(), &hold, payment_reference, now);
     if caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
         return Ok(json_response(StatusCode::CREATED, &json!({ "order": order })));

@@ -381,3 +381,22 @@ async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
     assert_eq!(distinct.len(), 45, "no order skipped");
     assert!(refunds.len() > 45, "pages sent before a crash went out again ({} messages)", refunds.len());
 }
+
+#[tokio::test]
+async fn a_hold_missed_by_the_voiding_still_cannot_be_bought() {
+    use shared::domain::cancellation::CancelInput;
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
+    let buyer = tenant.customer();
+    let hold = crate::inventory::reserve(&buyer, &event, &[(&types[0], 1)]).await.body["reservation"].clone();
+    // Cancel the way the API does, minus voiding holds: as if this hold reached the index late.
+    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let stored = stack.deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
+    let input: CancelInput = serde_json::from_value(json!({ "reason": "Late index" })).unwrap();
+    let cancellation = input.into_cancellation(event_id, "admin-1", chrono::Utc::now()).unwrap();
+    assert!(stack.deps.store.cancel_event(tenant.id, &stored, &cancellation).await.unwrap());
+    let confirm = format!("/api/v1/reservations/{}/confirm", id(&hold));
+    buyer.post(&confirm, &json!({ "payment_reference": "pi_x" })).await.assert_problem(409, "INVALID_EVENT_STATE");
+    assert_eq!(crate::inventory::capacity(&organizer, &event).await["sold"], 0);
+}
