@@ -4,7 +4,7 @@
 //! finds the condition false and counts nothing twice.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::to_item;
 use uuid::Uuid;
 
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
@@ -17,6 +17,11 @@ const CANCELLATION_SK: &str = "CANCELLATION";
 
 fn cancellation_marks_pk(tenant: Uuid, cancellation: Uuid) -> String {
     format!("T#{tenant}#CANCELLATION#{cancellation}")
+}
+
+#[derive(serde::Deserialize)]
+struct NotifiedMark {
+    sent: bool,
 }
 
 /// Where a holder's notification stands.
@@ -56,17 +61,7 @@ impl Store {
     }
 
     pub async fn get_cancellation(&self, tenant: Uuid, event: Uuid) -> Result<Option<Cancellation>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(CANCELLATION_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item.map(from_item).transpose().map_err(StoreError::from)
+        self.get_one(keys::event_pk(tenant, event), CANCELLATION_SK).await
     }
 
     /// The event's holds that are still `HELD` (the index holds them only while they are).
@@ -249,17 +244,8 @@ impl Store {
         if self.transact(items).await?.is_none() {
             return Ok(Notification::Claimed);
         }
-        let existing = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(pk))
-            .key(SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await;
-        let sent = existing.map_err(classify)?.item.and_then(|i| i.get("sent").and_then(|v| v.as_bool().ok().copied()));
-        Ok(if sent == Some(true) { Notification::Sent } else { Notification::Unsent })
+        let sent = self.get_one::<NotifiedMark>(pk, &sk).await?.is_some_and(|mark| mark.sent);
+        Ok(if sent { Notification::Sent } else { Notification::Unsent })
     }
 
     pub async fn mark_notified(&self, tenant: Uuid, cancellation: Uuid, customer: &str) -> Result<(), StoreError> {

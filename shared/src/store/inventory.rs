@@ -200,7 +200,12 @@ impl Store {
         self.get_one(keys::order_pk(tenant, id), keys::ORDER_SK).await
     }
 
-    async fn get_one<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    /// One item by key, read consistently.
+    pub(super) async fn get_one<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()
