@@ -3,7 +3,9 @@
 //! counters move in the same transaction as the order's final step, so a duplicate delivery
 //! finds the condition false and counts nothing twice.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde_dynamo::aws_sdk_dynamodb_1::to_item;
 use uuid::Uuid;
 
@@ -49,13 +51,8 @@ impl Store {
         let mut item = to_item(cancellation)?;
         item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
         item.insert(SK.into(), s(CANCELLATION_SK));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
-        let mut items = vec![update, TransactWriteItem::builder().put(put).build()];
+        let put = self.put(item, "attribute_not_exists(PK)", Vec::new());
+        let mut items = vec![update, put];
         items.extend(stored.ticket_types.iter().map(|t| self.set_sales_open(tenant, event.id, t.id, false, false)));
         Ok(self.transact(items).await?.is_none())
     }
@@ -206,15 +203,12 @@ impl Store {
         order: &Order,
         cancellation: Uuid,
     ) -> Result<bool, StoreError> {
-        let mark = Put::builder()
-            .table_name(&self.table)
-            .item(PK, s(cancellation_marks_pk(tenant, cancellation)))
-            .item(SK, s(format!("ORDER#{}", order.id)))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
+        let mark = HashMap::from([
+            (PK.to_owned(), s(cancellation_marks_pk(tenant, cancellation))),
+            (SK.to_owned(), s(format!("ORDER#{}", order.id))),
+        ]);
         let items = vec![
-            TransactWriteItem::builder().put(mark).build(),
+            self.put(mark, "attribute_not_exists(PK)", Vec::new()),
             self.count_on_cancellation(tenant, order.event_id, cancellation, &[("orders_settled", 1)]),
         ];
         Ok(self.transact(items).await?.is_none())
@@ -229,16 +223,13 @@ impl Store {
         customer: &str,
     ) -> Result<Notification, StoreError> {
         let (pk, sk) = (cancellation_marks_pk(tenant, cancellation), format!("NOTIFIED#{}", keys::key_part(customer)));
-        let mark = Put::builder()
-            .table_name(&self.table)
-            .item(PK, s(pk.clone()))
-            .item(SK, s(sk.clone()))
-            .item("sent", AttributeValue::Bool(false))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
+        let mark = HashMap::from([
+            (PK.to_owned(), s(pk.clone())),
+            (SK.to_owned(), s(sk.clone())),
+            ("sent".to_owned(), AttributeValue::Bool(false)),
+        ]);
         let items = vec![
-            TransactWriteItem::builder().put(mark).build(),
+            self.put(mark, "attribute_not_exists(PK)", Vec::new()),
             self.count_on_cancellation(tenant, event, cancellation, &[("notifications_sent", 1)]),
         ];
         if self.transact(items).await?.is_none() {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
@@ -49,13 +49,8 @@ impl Store {
         item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
         item.insert(SK.into(), s(keys::ticket_type_sk(ticket_type.id)));
         item.insert("sales_open".into(), AttributeValue::Bool(sales_open(event)));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
-        let items = vec![self.bump_event_version(tenant, event), TransactWriteItem::builder().put(put).build()];
+        let put = self.put(item, "attribute_not_exists(PK)", Vec::new());
+        let items = vec![self.bump_event_version(tenant, event), put];
         Ok(self.transact(items).await?.is_none())
     }
 
@@ -158,13 +153,7 @@ impl Store {
             .build()
             .expect("table, key and expression are set");
         items.push(TransactWriteItem::builder().update(per_event).build());
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(reservation_item(tenant, hold)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
-        items.push(TransactWriteItem::builder().put(put).build());
+        items.push(self.put(reservation_item(tenant, hold)?, "attribute_not_exists(PK)", Vec::new()));
 
         match self.transact(items).await? {
             None => Ok(()),
@@ -313,13 +302,8 @@ impl Store {
         ] {
             order_item.insert(name.to_owned(), s(value));
         }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(order_item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("table and item are set");
-        items.push(TransactWriteItem::builder().put(put).build());
+        let put = self.put(order_item, "attribute_not_exists(PK)", Vec::new());
+        items.push(put);
         items.push(self.count_holds(tenant, &hold.customer_id, -1));
         Ok(self.transact(items).await?.is_none())
     }
