@@ -1,17 +1,22 @@
-//! A fake of the payment provider's refund endpoint for local runs and tests, on 127.0.0.1.
+//! A fake of the payment provider for local runs and tests, on 127.0.0.1, in Stripe's shapes.
 //!
-//! - `POST /v1/refunds` (form `payment_intent`, `amount`; bearer key required): records a refund.
-//!   As at Stripe, a repeated `Idempotency-Key` with the same parameters returns the first
-//!   refund again, and with other parameters is a 400; failures are not remembered.
+//! - `POST /v1/payment_intents` (form `amount`, `currency`, optional `metadata[reservation_id]`):
+//!   a payment that has succeeded at once, as in Stripe's test mode; `GET /v1/payment_intents/{id}`
+//!   reads it back (404 if unknown). Any `Bearer sk_test_…` key is accepted, so a client or a
+//!   test can pay without knowing the runner's own key.
+//! - `POST /v1/refunds` (form `payment_intent`, `amount`): records a refund. As at Stripe, a
+//!   repeated `Idempotency-Key` with the same parameters returns the first refund again, and
+//!   with other parameters is a 400; a refund of an unknown intent, or of more than the intent
+//!   has left, is refused (400). Failures are not remembered. `GET /v1/refunds/{id}` reads one.
 //! - `GET /_fake/refunds`: every refund accepted, each idempotency key once.
-//! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms }`: how it behaves.
+//! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms, refund_status }`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,15 +24,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FakeConfig {
-    /// Share of refund calls (0–1) that fail with a 500 before anything is recorded.
+    /// Share of API calls (0–1: refunds and payment reads) that fail with a 500 and do nothing.
     pub failure_rate: f64,
     /// Payment intents whose refunds are always declined (400).
     pub fail_payment_intents: Vec<String>,
     /// Added to every refund call.
     pub latency_ms: u64,
+    /// The status new refunds get (`succeeded`, or `pending` / `failed` to test how they count).
+    pub refund_status: String,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self { failure_rate: 0.0, fail_payment_intents: Vec::new(), latency_ms: 0, refund_status: "succeeded".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +50,18 @@ pub struct FakeRefund {
     pub amount: u64,
     pub idempotency_key: Option<String>,
     pub created: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FakeIntent {
+    id: String,
+    object: &'static str,
+    status: &'static str,
+    amount: u64,
+    currency: String,
+    metadata: HashMap<String, String>,
+    amount_refunded: u64,
 }
 
 #[derive(Default)]
@@ -44,11 +69,12 @@ struct Ledger {
     config: FakeConfig,
     refunds: Vec<FakeRefund>,
     by_key: HashMap<String, usize>,
+    intents: HashMap<String, FakeIntent>,
 }
 
 type Shared = Arc<Mutex<Ledger>>;
 
-/// The variables that point the refund client at a fake served on `base_url`.
+/// The variables that point the payment client at a fake served on `base_url`.
 pub fn client_variables(base_url: &str) -> [(String, String); 2] {
     [
         ("PAYMENTS_BASE_URL".to_owned(), base_url.to_owned()),
@@ -60,7 +86,10 @@ pub fn client_variables(base_url: &str) -> [(String, String); 2] {
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let ledger: Shared = Arc::default();
     let app = axum::Router::new()
+        .route("/v1/payment_intents", post(create_intent))
+        .route("/v1/payment_intents/{id}", get(read_intent))
         .route("/v1/refunds", post(refund))
+        .route("/v1/refunds/{id}", get(read_refund))
         .route("/_fake/refunds", get(list))
         .route("/_fake/config", post(configure))
         .with_state(ledger);
@@ -78,17 +107,81 @@ fn ok_json(value: &Value) -> Response {
 
 fn refund_json(refund: &FakeRefund) -> Value {
     json!({ "id": refund.id, "object": "refund", "amount": refund.amount, "payment_intent": refund.payment_intent,
-            "status": "succeeded", "created": refund.created })
+            "status": refund.status, "created": refund.created })
 }
 
-async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let authorized = headers
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|key| !key.is_empty());
-    if !authorized {
-        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", "no API key provided");
+        .is_some_and(|key| key.starts_with("sk_test_"))
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "invalid_request_error", "no valid test-mode API key provided")
+}
+
+/// Rolls the configured failure rate: `true` means "answer 500 and do nothing".
+fn unlucky(ledger: &Ledger) -> bool {
+    // Random bits from a v4 UUID are plenty for a coin toss.
+    let [a, b, c, d, ..] = uuid::Uuid::new_v4().into_bytes();
+    let roll = f64::from(u32::from_be_bytes([a, b, c, d])) / f64::from(u32::MAX);
+    roll < ledger.config.failure_rate
+}
+
+fn simulated_failure() -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "simulated failure")
+}
+
+async fn create_intent(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(amount) = form.get("amount").and_then(|a| a.parse::<u64>().ok()).filter(|a| *a > 0) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "amount must be a positive integer");
+    };
+    let Some(currency) = form.get("currency").filter(|c| c.len() == 3).map(|c| c.to_ascii_lowercase()) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "currency must be a three-letter code");
+    };
+    let metadata: HashMap<String, String> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')).map(|k| (k.to_owned(), v.clone()))
+        })
+        .collect();
+    let intent = FakeIntent {
+        id: format!("pi_fake_{}", uuid::Uuid::new_v4().simple()),
+        object: "payment_intent",
+        status: "succeeded",
+        amount,
+        currency,
+        metadata,
+        amount_refunded: 0,
+    };
+    let body = json!(intent);
+    ledger.lock().expect("ledger lock").intents.insert(intent.id.clone(), intent);
+    ok_json(&body)
+}
+
+async fn read_intent(State(ledger): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let ledger = ledger.lock().expect("ledger lock");
+    if unlucky(&ledger) {
+        return simulated_failure();
+    }
+    match ledger.intents.get(&id) {
+        Some(intent) => ok_json(&json!(intent)),
+        None => error(StatusCode::NOT_FOUND, "invalid_request_error", &format!("No such payment_intent: '{id}'")),
+    }
+}
+
+async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let Some(intent) = form.get("payment_intent").filter(|p| !p.is_empty()).cloned() else {
@@ -117,11 +210,25 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
     if ledger.config.fail_payment_intents.contains(&intent) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "this payment cannot be refunded");
     }
-    // Random bits from a v4 UUID are plenty for a coin toss.
-    let [a, b, c, d, ..] = uuid::Uuid::new_v4().into_bytes();
-    let roll = f64::from(u32::from_be_bytes([a, b, c, d])) / f64::from(u32::MAX);
-    if roll < ledger.config.failure_rate {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "simulated failure");
+    if unlucky(&ledger) {
+        return simulated_failure();
+    }
+    let Some(paid) = ledger.intents.get(&intent).cloned() else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("No such payment_intent: '{intent}'"));
+    };
+    if paid.amount_refunded + amount > paid.amount {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!(
+                "Refund amount ({amount}) is greater than unrefunded amount on charge ({})",
+                paid.amount - paid.amount_refunded
+            ),
+        );
+    }
+    let status = ledger.config.refund_status.clone();
+    if status != "failed" && status != "canceled" {
+        ledger.intents.get_mut(&intent).expect("read above").amount_refunded += amount;
     }
     let refund = FakeRefund {
         id: format!("re_fake_{}", ledger.refunds.len() + 1),
@@ -129,6 +236,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         amount,
         idempotency_key: key.clone(),
         created: chrono::Utc::now().timestamp(),
+        status,
     };
     let body = refund_json(&refund);
     ledger.refunds.push(refund);
@@ -137,6 +245,29 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         ledger.by_key.insert(key, index);
     }
     ok_json(&body)
+}
+
+async fn read_refund(State(ledger): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let mut ledger = ledger.lock().expect("ledger lock");
+    let Some(index) = ledger.refunds.iter().position(|r| r.id == id) else {
+        return error(StatusCode::NOT_FOUND, "invalid_request_error", &format!("No such refund: '{id}'"));
+    };
+    // A pending refund settles the way the fake is now configured, as one at Stripe settles later.
+    let settled = ledger.config.refund_status.clone();
+    if ledger.refunds[index].status == "pending" && settled != "pending" {
+        let refund = &mut ledger.refunds[index];
+        refund.status.clone_from(&settled);
+        let (intent, amount) = (refund.payment_intent.clone(), refund.amount);
+        if settled == "failed"
+            && let Some(paid) = ledger.intents.get_mut(&intent)
+        {
+            paid.amount_refunded -= amount;
+        }
+    }
+    ok_json(&refund_json(&ledger.refunds[index]))
 }
 
 async fn list(State(ledger): State<Shared>) -> Response {
@@ -151,6 +282,9 @@ async fn configure(State(ledger): State<Shared>, body: Bytes) -> Response {
     };
     if !(0.0..=1.0).contains(&config.failure_rate) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "failure_rate must be from 0 to 1");
+    }
+    if !["succeeded", "pending", "failed"].contains(&config.refund_status.as_str()) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "refund_status: succeeded, pending or failed");
     }
     ledger.lock().expect("ledger lock").config = config.clone();
     ok_json(&json!(config))

@@ -23,11 +23,13 @@ use shared::config::{Config, ConfigError};
 use crate::template::TableSpec;
 
 /// Local defaults from API.md; any of these environment variables overrides its default.
-pub const LOCAL_DEFAULTS: [(&str, &str); 4] = [
+pub const LOCAL_DEFAULTS: [(&str, &str); 5] = [
     ("JWT_HS256_SECRET", "local-dev-secret-0123456789abcdef0123"),
     ("JWT_ISSUER", "event-service-local"),
     ("JWT_AUDIENCE", "event-service"),
     ("CURSOR_SECRET", "local-cursor-secret-0123456789abcdef"),
+    // Locally a stalled cancellation is resumed after a minute rather than ten.
+    ("CANCELLATION_STALL_SECONDS", "60"),
 ];
 
 pub fn env_or_default(name: &str) -> Option<String> {

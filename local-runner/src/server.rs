@@ -93,7 +93,11 @@ async fn dispatch(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let response = endpoint.handle(&gateway.deps, request).await;
+    // Lambda cuts a function off at its timeout; API Gateway then answers 500 for it.
+    let Ok(response) = tokio::time::timeout(route.timeout, endpoint.handle(&gateway.deps, request)).await else {
+        tracing::error!(route = %format!("{} {}", route.method, route.path), timeout = ?route.timeout, "the function timed out");
+        return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
     let (parts, body) = response.into_parts();
     (parts.status, parts.headers, body.to_vec()).into_response()
 }

@@ -3,6 +3,7 @@
 //! rather than a copy of it, keeps local runs and deployments from drifting apart.
 
 use std::path::Path;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -27,6 +28,8 @@ pub struct Route {
     pub path: String,
     /// The last segment of the function's `CodeUri`: its crate name.
     pub function: String,
+    /// The function's `Timeout` (or the template's global one).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,9 @@ pub struct QueueTrigger {
     pub function: String,
     pub queue: String,
     pub batch_size: i32,
+    pub timeout: Duration,
+    /// `ScalingConfig.MaximumConcurrency`: how many batches may run at once.
+    pub maximum_concurrency: Option<u32>,
 }
 
 /// A function run on a schedule (a `Schedule` event).
@@ -58,6 +64,7 @@ pub struct QueueTrigger {
 pub struct ScheduleTrigger {
     pub function: String,
     pub expression: String,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +93,13 @@ impl Template {
         let mut queue_triggers = Vec::new();
         let mut schedules = Vec::new();
         let mut queue_variables = Vec::new();
+        // Lambda's own default is 3 s; the template sets a global one.
+        let global_timeout = root
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Timeout"))
+            .and_then(Value::as_u64)
+            .unwrap_or(3);
         let resources = root.get("Resources").and_then(Value::as_mapping).into_iter().flatten();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
@@ -96,6 +110,9 @@ impl Template {
                 Some("AWS::Serverless::Function") => {
                     let code_uri = string_at(properties, &["CodeUri"]).ok_or_else(|| invalid("no CodeUri"))?;
                     let function = code_uri.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
+                    let timeout = Duration::from_secs(
+                        properties.and_then(|p| p.get("Timeout")).and_then(Value::as_u64).unwrap_or(global_timeout),
+                    );
                     let events =
                         properties.and_then(|p| p.get("Events")).and_then(Value::as_mapping).into_iter().flatten();
                     for (_, event) in events {
@@ -110,6 +127,7 @@ impl Template {
                                     method: method.to_ascii_uppercase(),
                                     path,
                                     function: function.clone(),
+                                    timeout,
                                 });
                             }
                             Some("SQS") => {
@@ -122,12 +140,23 @@ impl Template {
                                     .and_then(Value::as_i64)
                                     .and_then(|b| i32::try_from(b).ok())
                                     .unwrap_or(10);
-                                queue_triggers.push(QueueTrigger { function: function.clone(), queue, batch_size });
+                                let maximum_concurrency = event_properties
+                                    .and_then(|p| p.get("ScalingConfig"))
+                                    .and_then(|c| c.get("MaximumConcurrency"))
+                                    .and_then(Value::as_u64)
+                                    .and_then(|c| u32::try_from(c).ok());
+                                queue_triggers.push(QueueTrigger {
+                                    function: function.clone(),
+                                    queue,
+                                    batch_size,
+                                    timeout,
+                                    maximum_concurrency,
+                                });
                             }
                             Some("Schedule") => {
                                 let expression = string_at(event_properties, &["Schedule"])
                                     .ok_or_else(|| invalid("Schedule event without Schedule"))?;
-                                schedules.push(ScheduleTrigger { function: function.clone(), expression });
+                                schedules.push(ScheduleTrigger { function: function.clone(), expression, timeout });
                             }
                             _ => {}
                         }
@@ -323,12 +352,43 @@ mod tests {
         );
         for queue in ["RefundQueue", "CancellationQueue"] {
             let spec = template.queues.iter().find(|q| q.logical_id == queue).expect("queue");
-            assert_eq!(
-                spec.dead_letter.as_ref().map(|d| d.1),
-                Some(shared::api::cancellation::MAX_RECEIVES),
-                "{queue}"
+            assert_eq!(spec.dead_letter.as_ref().map(|d| d.1), Some(shared::api::refunds::MAX_RECEIVES), "{queue}");
+        }
+    }
+
+    /// docs/timeouts.md: the template's numbers must keep fitting the code's budgets.
+    #[test]
+    fn timeouts_batch_sizes_and_visibility_follow_the_written_calculation() {
+        use shared::api::{PROVIDER_ATTEMPT_TIMEOUT, fanout, refunds};
+        let template = project_template();
+        for trigger in &template.queue_triggers {
+            let queue = template.queues.iter().find(|q| q.logical_id == trigger.queue).expect("queue");
+            let visibility: u64 = queue
+                .attributes
+                .iter()
+                .find(|(name, _)| name == "VisibilityTimeout")
+                .map_or(30, |(_, value)| value.parse().unwrap());
+            assert!(
+                visibility >= 6 * trigger.timeout.as_secs(),
+                "{}: visibility {visibility} s is under 6 × the {:?} timeout",
+                trigger.queue,
+                trigger.timeout
             );
         }
+        let trigger = |function: &str| template.queue_triggers.iter().find(|t| t.function == function).unwrap().clone();
+        let refund = trigger("process-refunds");
+        let one_message = PROVIDER_ATTEMPT_TIMEOUT + refunds::RECORDING_MARGIN;
+        // Messages run side by side: a whole batch, each with four attempts, fits the timeout.
+        assert!(refund.timeout >= 4 * PROVIDER_ATTEMPT_TIMEOUT + refunds::RECORDING_MARGIN + Duration::from_secs(5));
+        assert!(refund.timeout >= 2 * one_message);
+        assert_eq!((refund.batch_size, refund.maximum_concurrency), (10, Some(5)));
+        let fan_out = trigger("fan-out-refunds");
+        assert!(fan_out.timeout >= 3 * fanout::STEP_BUDGET, "several steps per invocation");
+        assert_eq!((fan_out.batch_size, fan_out.maximum_concurrency), (1, Some(2)));
+        let resumer = template.schedules.iter().find(|s| s.function == "resume-cancellations").unwrap();
+        assert!(resumer.timeout >= 2 * fanout::STEP_BUDGET);
+        let confirm = template.routes.iter().find(|r| r.function == "confirm-reservation").unwrap();
+        assert_eq!(confirm.timeout, Duration::from_secs(10));
     }
 
     #[test]

@@ -104,17 +104,22 @@ impl Default for WorkerSettings {
 }
 
 /// Polls `queue` for `trigger`'s function until the task is dropped.
+/// As many batches run at once as the trigger's `ScalingConfig.MaximumConcurrency` allows
+/// (one without it), as Lambda's pollers would.
 pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueue, settings: WorkerSettings) {
     let Some(job) = Job::from_function_name(&trigger.function) else {
         tracing::error!(function = %trigger.function, "no job handles this queue");
         return;
     };
-    loop {
-        if let Err(error) = Box::pin(poll_once(&deps, job, &trigger, &queue, settings)).await {
-            tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+    let pollers = (0..trigger.maximum_concurrency.unwrap_or(1).max(1)).map(|_| async {
+        loop {
+            if let Err(error) = Box::pin(poll_once(&deps, job, &trigger, &queue, settings)).await {
+                tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
-    }
+    });
+    futures_util::future::join_all(pollers).await;
 }
 
 async fn poll_once(
@@ -156,10 +161,11 @@ async fn poll_once(
     let event = json!({ "Records": records });
     // Duplicates arrive side by side, as two pollers receiving the same message would.
     let (first, second) = if settings.duplicate_deliveries {
-        let (a, b) = tokio::join!(job.handle(deps, event.clone()), job.handle(deps, event));
+        let (a, b) =
+            tokio::join!(invoke(deps, job, event.clone(), trigger.timeout), invoke(deps, job, event, trigger.timeout));
         (a, Some(b))
     } else {
-        (job.handle(deps, event).await, None)
+        (invoke(deps, job, event, trigger.timeout).await, None)
     };
     let mut failed: Vec<String> = Vec::new();
     for outcome in std::iter::once(first).chain(second) {
@@ -197,6 +203,26 @@ async fn poll_once(
     Ok(())
 }
 
+/// Why a local invocation produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("the function failed: {0}")]
+    Failed(#[from] shared::error::ApiError),
+    #[error("the function ran past its {0:?} timeout and was cut off, as Lambda would")]
+    TimedOut(Duration),
+}
+
+/// One invocation as Lambda runs it: the job gets its deadline, and is cut off at its template
+/// `Timeout` whatever it is doing (so a batch cut off counts as failed, and timeouts show up in
+/// local runs and tests rather than first on AWS).
+pub async fn invoke(deps: &Deps, job: Job, payload: Value, timeout: Duration) -> Result<Value, InvokeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, job.handle(deps, payload, deadline)).await {
+        Ok(outcome) => Ok(outcome?),
+        Err(_) => Err(InvokeError::TimedOut(timeout)),
+    }
+}
+
 /// Runs `trigger`'s function on a timer until the task is dropped.
 pub async fn run_schedule(deps: Arc<Deps>, trigger: ScheduleTrigger, settings: WorkerSettings) {
     let Some(job) = Job::from_function_name(&trigger.function) else {
@@ -207,7 +233,7 @@ pub async fn run_schedule(deps: Arc<Deps>, trigger: ScheduleTrigger, settings: W
     loop {
         ticks.tick().await;
         let event = json!({ "source": "aws.events", "detail-type": "Scheduled Event", "detail": {} });
-        if let Err(error) = job.handle(&deps, event).await {
+        if let Err(error) = invoke(&deps, job, event, trigger.timeout).await {
             tracing::warn!(%error, function = %trigger.function, "scheduled run failed");
         }
     }

@@ -56,8 +56,11 @@ pub struct Config {
     pub queues: QueueUrls,
     /// The payment provider (refunds); absent where a function does not use it.
     pub payments: Option<PaymentConfig>,
-    /// Test hook: the fan-out stops (as if it crashed) after this many pages per run.
-    pub fanout_stop_after_pages: Option<u32>,
+    /// Test hook: the fan-out stops (as if it crashed) after this many steps per run, between
+    /// a step and its checkpoint.
+    pub fanout_stop_after_steps: Option<u32>,
+    /// A cancellation that has not moved for this long is restarted by the resumer.
+    pub cancellation_stall: Duration,
     /// How soon an event may start, at the earliest, when created or moved.
     pub event_min_lead: Duration,
     /// How far ahead an event may start, at the latest.
@@ -114,14 +117,19 @@ impl Config {
                     });
                 }
             },
-            fanout_stop_after_pages: lookup("FANOUT_STOP_AFTER_PAGES").and_then(|v| v.parse().ok()),
-            event_min_lead: Duration::hours(hours(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
-            event_max_ahead: Duration::days(hours(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
+            fanout_stop_after_steps: lookup("FANOUT_STOP_AFTER_STEPS").and_then(|v| v.parse().ok()),
+            cancellation_stall: Duration::seconds(whole_number(&lookup, "CANCELLATION_STALL_SECONDS", 1900)?),
+            event_min_lead: Duration::hours(whole_number(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
+            event_max_ahead: Duration::days(whole_number(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
         })
     }
 }
 
-fn hours(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: i64) -> Result<i64, ConfigError> {
+fn whole_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
     lookup(name).map_or(Ok(default), |raw| {
         raw.parse::<i64>()
             .ok()

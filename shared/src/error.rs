@@ -57,6 +57,12 @@ pub enum ApiError {
     /// A 409 with a rule-specific code such as `DUPLICATE_EVENT`.
     #[error("conflict {code}: {detail}")]
     Conflict { code: &'static str, detail: String, errors: Vec<FieldError> },
+    /// 402: the payment named for a purchase did not pass the provider check (the detail says which).
+    #[error("payment not verified: {0}")]
+    PaymentNotVerified(String),
+    /// 422: a refund larger than what is left of the order after refunded and pending refunds.
+    #[error("refund exceeds what is left: {0}")]
+    RefundExceedsRemaining(String),
     /// A 410 with a rule-specific code such as `RESERVATION_EXPIRED`.
     #[error("gone {code}: {detail}")]
     Gone { code: &'static str, detail: String },
@@ -93,7 +99,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unprocessable(_) | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable(_) | Self::KeyReused | Self::RefundExceedsRemaining(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::PaymentNotVerified(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -109,6 +118,8 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Unprocessable(_) => "VALIDATION_ERROR",
             Self::KeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::PaymentNotVerified(_) => "PAYMENT_NOT_VERIFIED",
+            Self::RefundExceedsRemaining(_) => "REFUND_EXCEEDS_REMAINING",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
@@ -119,7 +130,7 @@ impl ApiError {
         }
     }
 
-    /// The problem document for this error. Only 400/422/404/409/413 say anything specific.
+    /// The problem document for this error. Only 400/402/404/409/410/413/422 say anything specific.
     pub fn to_problem(&self, request_id: &str) -> Problem {
         let status = self.status();
         let (title, detail, errors) = match self {
@@ -141,6 +152,8 @@ impl ApiError {
                 ("Conflict", detail.clone(), (!errors.is_empty()).then(|| errors.clone()))
             }
             Self::Gone { detail, .. } => ("Gone", detail.clone(), None),
+            Self::PaymentNotVerified(detail) => ("Payment not verified", detail.clone(), None),
+            Self::RefundExceedsRemaining(detail) => ("Refund exceeds what is left", detail.clone(), None),
             Self::PayloadTooLarge => ("Payload too large", "The request body exceeds 64 KiB.".to_owned(), None),
             Self::Unavailable(_) => {
                 ("Service unavailable", "The service is temporarily unavailable; retry later.".to_owned(), None)

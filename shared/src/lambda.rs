@@ -25,8 +25,18 @@ pub async fn serve_job(job: Job) -> Result<(), lambda_http::Error> {
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
         move |event: lambda_http::LambdaEvent<serde_json::Value>| {
             let deps = Arc::clone(&deps);
-            async move { job.handle(&deps, event.payload).await.map_err(lambda_http::Error::from) }
+            async move {
+                let deadline = deadline_of(&event.context);
+                job.handle(&deps, event.payload, deadline).await.map_err(lambda_http::Error::from)
+            }
         },
     ))
     .await
+}
+
+/// The invocation's deadline (milliseconds since the epoch in the Lambda context) as an instant.
+fn deadline_of(context: &lambda_http::lambda_runtime::Context) -> tokio::time::Instant {
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let left = std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    tokio::time::Instant::now() + left
 }

@@ -1,33 +1,87 @@
-//! The payment provider's refund API, in Stripe's shape: `POST /v1/refunds`, form-encoded
-//! `payment_intent` and `amount`, a bearer secret key, and an `Idempotency-Key` that makes a
-//! retried refund the same refund.
+//! The payment provider, in Stripe's shape: payment intents are read to verify a purchase
+//! (`GET /v1/payment_intents/{id}`), and refunds are created with `POST /v1/refunds`
+//! (form-encoded `payment_intent` and `amount`, a bearer secret key, and an `Idempotency-Key`
+//! that makes a retried refund the same refund).
+//!
+//! Every call is bounded twice: each attempt by the client's timeout, and all attempts
+//! together by a deadline the caller passes (a queue consumer's Lambda deadline, a request's
+//! budget). A retry only starts if it can finish before that deadline.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PaymentSettings {
     pub base_url: String,
     pub secret_key: String,
+    /// One HTTP attempt, connection included.
     pub timeout: Duration,
     pub max_attempts: u32,
     pub first_backoff: Duration,
 }
 
+impl std::fmt::Debug for PaymentSettings {
+    // The secret key never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentSettings")
+            .field("base_url", &self.base_url)
+            .field("secret_key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refund as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Refund {
     pub id: String,
     pub amount: u64,
+    /// `succeeded`, `pending`, `requires_action`, `failed` or `canceled`.
     pub status: String,
+}
+
+impl Refund {
+    pub fn outcome(&self) -> RefundOutcome {
+        match self.status.as_str() {
+            "succeeded" => RefundOutcome::Succeeded,
+            "failed" | "canceled" => RefundOutcome::Failed,
+            _ => RefundOutcome::Pending,
+        }
+    }
+}
+
+/// What a refund's provider status means for the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// The money is on its way back: the refund counts.
+    Succeeded,
+    /// The provider has not finished: ask again later, count nothing yet.
+    Pending,
+    /// The provider gave up on it: nothing was refunded.
+    Failed,
+}
+
+/// A payment as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub status: String,
+    pub amount: u64,
+    pub currency: String,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
-    /// The provider refused this refund (a 4xx other than 429): retrying will not help.
-    #[error("refund refused ({status}): {message}")]
+    /// The provider refused the call (a 4xx other than 429): retrying will not help.
+    #[error("refused by the payment provider ({status}): {message}")]
     Refused { status: u16, message: String },
-    /// 5xx, 429, timeouts or no connection, after every attempt.
+    /// 5xx, 429, timeouts or no connection, after every attempt that fit the deadline.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
 }
@@ -48,58 +102,127 @@ struct ErrorDetail {
     message: Option<String>,
 }
 
+/// One attempt's result: done (either way), or worth another attempt.
+enum Attempt<T> {
+    Done(Result<T, PaymentError>),
+    Retry(String),
+}
+
 impl PaymentClient {
     pub fn new(settings: PaymentSettings) -> Result<Self, PaymentError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
             .build()
             .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         Ok(Self { http, settings })
     }
 
+    /// The longest one attempt can take: what a caller must have left before starting a call.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
     /// Refunds `amount` minor units of `payment_intent`. The same `idempotency_key` always
-    /// means the same refund, so calling again after any failure is safe.
+    /// means the same refund, so calling again after any failure is safe. A `pending` answer
+    /// is read once more by id, so a refund that settles quickly is seen as settled.
     pub async fn refund(
         &self,
         payment_intent: &str,
         amount: u64,
         idempotency_key: &str,
+        deadline: Instant,
     ) -> Result<Refund, PaymentError> {
-        let url = format!("{}/v1/refunds", self.settings.base_url.trim_end_matches('/'));
+        let url = self.url("/v1/refunds");
         let form = [("payment_intent", payment_intent.to_owned()), ("amount", amount.to_string())];
+        let refund: Refund = self
+            .with_retries(deadline, || {
+                self.http
+                    .post(&url)
+                    .bearer_auth(&self.settings.secret_key)
+                    .header("Idempotency-Key", idempotency_key)
+                    .form(&form)
+            })
+            .await?;
+        if refund.outcome() != RefundOutcome::Pending || Instant::now() + self.settings.timeout > deadline {
+            return Ok(refund);
+        }
+        let url = self.url(&format!("/v1/refunds/{}", refund.id));
+        self.with_retries(deadline, || self.http.get(&url).bearer_auth(&self.settings.secret_key)).await
+    }
+
+    /// The payment intent `id`, or `None` if the provider does not know it.
+    pub async fn payment_intent(&self, id: &str, deadline: Instant) -> Result<Option<PaymentIntent>, PaymentError> {
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let url = self.url(&format!("/v1/payment_intents/{encoded}"));
+        match self.with_retries(deadline, || self.http.get(&url).bearer_auth(&self.settings.secret_key)).await {
+            Ok(intent) => Ok(Some(intent)),
+            Err(PaymentError::Refused { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
+    }
+
+    /// Sends `request()` until it answers, retrying 5xx, 429 and transport failures with
+    /// jittered exponential backoff while another attempt still fits before `deadline`.
+    async fn with_retries<T: serde::de::DeserializeOwned>(
+        &self,
+        deadline: Instant,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, PaymentError> {
         let mut backoff = self.settings.first_backoff;
-        let mut last = String::new();
+        let mut last = "no attempt fitted before the deadline".to_owned();
         for attempt in 1..=self.settings.max_attempts.max(1) {
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(&self.settings.secret_key)
-                .header("Idempotency-Key", idempotency_key)
-                .form(&form)
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => {
-                    return response.json::<Refund>().await.map_err(|e| PaymentError::Unavailable(e.to_string()));
-                }
-                Ok(response) if response.status().is_client_error() && response.status().as_u16() != 429 => {
-                    let status = response.status().as_u16();
-                    let message = response
-                        .json::<ErrorBody>()
-                        .await
-                        .ok()
-                        .and_then(|b| b.error.message)
-                        .unwrap_or_else(|| "no message".into());
-                    return Err(PaymentError::Refused { status, message });
-                }
-                Ok(response) => last = format!("HTTP {}", response.status()),
-                Err(error) => last = error.to_string(),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            if attempt < self.settings.max_attempts {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+            // The last attempt that fits may be cut short by the deadline rather than the timeout.
+            let outcome = match tokio::time::timeout(left, Self::attempt(request())).await {
+                Ok(outcome) => outcome,
+                Err(_) => Attempt::Retry("the deadline passed during the call".into()),
+            };
+            match outcome {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(reason) => last = reason,
             }
+            let pause = jitter(backoff);
+            if attempt == self.settings.max_attempts || Instant::now() + pause + self.settings.timeout > deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            backoff *= 2;
         }
         Err(PaymentError::Unavailable(last))
     }
+
+    async fn attempt<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Attempt<T> {
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Attempt::Done(
+                response.json::<T>().await.map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}"))),
+            ),
+            Ok(response) if response.status().is_client_error() && response.status().as_u16() != 429 => {
+                let status = response.status().as_u16();
+                let message = response
+                    .json::<ErrorBody>()
+                    .await
+                    .ok()
+                    .and_then(|b| b.error.message)
+                    .unwrap_or_else(|| "no message".into());
+                Attempt::Done(Err(PaymentError::Refused { status, message }))
+            }
+            Ok(response) => Attempt::Retry(format!("HTTP {}", response.status())),
+            Err(error) => Attempt::Retry(error.to_string()),
+        }
+    }
+}
+
+/// Between half and all of `backoff`, so retries of many consumers do not arrive together.
+fn jitter(backoff: Duration) -> Duration {
+    let random = uuid::Uuid::new_v4().as_u128();
+    let fraction = 0.5 + f64::from(u32::try_from(random % 1000).unwrap_or(0)) / 2000.0;
+    backoff.mul_f64(fraction)
 }

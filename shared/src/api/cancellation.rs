@@ -1,16 +1,12 @@
-//! Event cancellation and refunds.
+//! Event cancellation and single-order refunds, over HTTP.
 //!
-//! `POST /cancel` marks the event `CANCELLED` and records the cancellation in one transaction,
-//! voids open holds and enqueues one fan-out job. The fan-out pages through the event's orders,
-//! sends one refund message per order (batches of 10) and checkpoints its cursor after each
-//! page. The refund consumer refunds each order under conditional state transitions with a
-//! deterministic idempotency key, counts it once, and notifies each holder once. Every step can
-//! crash or run twice without refunding twice.
+//! `POST /cancel` marks the event `CANCELLED`, closes sales and records the cancellation in one
+//! transaction, then starts the fan-out ([`super::fanout`]) with one message. Everything after
+//! the commit (voiding holds, enqueueing refunds, notifying holders) is driven from the record,
+//! so a lost message or a crash delays it until the resumer notices, and never drops it.
+//! `POST /orders/{id}/refund` reserves the amount on the order and leaves the paying to the
+//! refund queue ([`super::refunds`]).
 
-use std::time::{Duration, Instant};
-
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -18,43 +14,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::events::load_managed;
+use super::fanout::FanOutMessage;
+use super::refunds::{RefundMessage, RefundTarget};
 use super::{Caller, Deps};
 use crate::auth::Role;
-use crate::domain::cancellation::{CancelInput, RefundPolicy};
+use crate::domain::cancellation::{CancelInput, Cancellation, RefundPolicy};
 use crate::domain::event::EventStatus;
 use crate::domain::fields;
-use crate::domain::reservation::{Order, OrderStatus, ReservationStatus};
-use crate::error::{ApiError, FieldError, field_code};
+use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
+use crate::error::{ApiError, field_code};
 use crate::http::{json_response, parse_body, path_id};
 use crate::store::cancellation::Notification;
-
-/// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
-/// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 5;
-/// Orders per fan-out page, and so per `SendMessageBatch`.
-const PAGE: usize = 10;
-/// A fan-out run hands over to a fresh invocation after this long, well inside its timeout.
-const FANOUT_BUDGET: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FanOutMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub cancellation_id: Uuid,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefundMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub order_id: Uuid,
-    /// Also the payment provider's idempotency key: the same refund is always the same key.
-    pub refund_id: String,
-    pub amount: u64,
-    pub cancellation_id: Option<Uuid>,
-}
 
 /// Published once per distinct holder of a cancelled event (see docs/notifications.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +39,8 @@ pub struct HolderNotification {
     pub refund_policy: RefundPolicy,
 }
 
+/// Why a queue consumer or schedule did not finish a piece of work (SQS or the next run
+/// retries it).
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("message is malformed: {0}")]
@@ -76,16 +48,8 @@ pub enum JobError {
     #[error("{0}")]
     Failed(String),
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Store(#[from] crate::store::StoreError),
 }
-
-impl From<crate::store::StoreError> for JobError {
-    fn from(error: crate::store::StoreError) -> Self {
-        Self::Api(error.into())
-    }
-}
-
-// ---- HTTP ----
 
 pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
@@ -97,9 +61,6 @@ pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let current = load_managed(caller, event_id).await?;
         let event = &current.event;
         if matches!(event.status, EventStatus::Cancelled | EventStatus::Completed) {
-            if event.status == EventStatus::Cancelled {
-                resume_stalled_fan_out(caller.deps, caller.tenant(), event_id).await;
-            }
             return Err(ApiError::conflict(
                 "INVALID_EVENT_STATE",
                 format!("the event is already {}", event.status.as_str()),
@@ -116,11 +77,10 @@ pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
             ));
         }
         if caller.deps.store.cancel_event(caller.tenant(), &current, &cancellation).await? {
-            void_holds(caller.deps, caller.tenant(), event_id).await;
             let message = FanOutMessage { tenant_id: caller.tenant(), event_id, cancellation_id: cancellation.id };
             if let Err(error) = send(caller.deps, caller.deps.queues.cancellation.as_deref(), &message, 0).await {
-                // The cancellation stands; asking to cancel again re-sends the job (harmless).
-                tracing::error!(%error, %event_id, "fan-out job not enqueued");
+                // The cancellation is recorded; the resumer starts its fan-out once it looks stalled.
+                tracing::error!(%error, %event_id, "fan-out job not enqueued; the resumer will start it");
             }
             return Ok(json_response(StatusCode::ACCEPTED, &json!({ "cancellation": cancellation.view() })));
         }
@@ -144,201 +104,120 @@ pub struct RefundInput {
     amount: Option<i64>,
 }
 
+/// Attempts when concurrent refunds of the same order keep changing what is left.
+const REFUND_ATTEMPTS: usize = 3;
+
 pub async fn refund_order(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let order_id = path_id(req, "order_id")?;
     let input: RefundInput = parse_body(req)?;
-    fields::text("reason", &input.reason, 1, 1000).map_err(|e| ApiError::BadRequest(vec![e]))?;
-    let order = caller.deps.store.get_order(caller.tenant(), order_id).await?.ok_or(ApiError::NotFound)?;
-    if !matches!(order.status, OrderStatus::Confirmed | OrderStatus::PartiallyRefunded) {
-        return Err(ApiError::conflict(
-            "ORDER_NOT_REFUNDABLE",
-            "only confirmed or partially refunded orders can be refunded",
-        ));
+    let reason = fields::text("reason", &input.reason, 1, 1000).map_err(|e| ApiError::BadRequest(vec![e]))?;
+    if input.amount.is_some_and(|a| a < 1) {
+        return Err(ApiError::bad_field("amount", field_code::OUT_OF_RANGE, "amount must be at least 1"));
     }
-    let remaining = order.totals.total - order.refunded_amount;
-    let amount = match input.amount {
-        None => remaining,
-        Some(amount) if amount >= 1 && u64::try_from(amount).is_ok_and(|a| a <= remaining) => {
-            u64::try_from(amount).unwrap_or(0)
-        }
-        Some(_) => {
-            return Err(ApiError::Unprocessable(vec![FieldError::new(
-                "amount",
-                field_code::OUT_OF_RANGE,
-                format!("amount must be from 1 to {remaining} (total minus what was refunded)"),
-            )]));
-        }
+    let order = caller.deps.store.get_order(caller.tenant(), order_id).await?.ok_or(ApiError::NotFound)?;
+    // Admins, or the organizer who created the order's event.
+    let event = load_managed(caller, order.event_id).await?;
+    // The refund's id comes from the request's Idempotency-Key, so a retry after a lost answer
+    // finds the refund it already made instead of making a second one.
+    let key = super::idempotency::key(req, true)?.unwrap_or_default();
+    let refund_id = refund_id_for(caller, order_id, &key);
+    if let Some(accepted) = order.refunds.get(&refund_id) {
+        return Ok(accepted_response(order_id, accepted));
+    }
+    if event.event.status == EventStatus::Cancelled {
+        return Err(not_refundable("the event was cancelled; its cancellation refunds this order"));
+    }
+    let mut record = RefundRecord {
+        id: refund_id,
+        amount: 0,
+        status: RefundStatus::Pending,
+        reason,
+        requested_by: caller.principal.user_id.clone(),
+        created_at: crate::domain::now(),
+        cancellation_id: None,
     };
-    let refund_id = format!("refund-{}", Uuid::now_v7());
+    // The message goes first: if the amount is then refused, the consumer finds no record and
+    // drops it; the other way round, a failed send could strand a reserved amount.
     let message = RefundMessage {
         tenant_id: caller.tenant(),
         event_id: order.event_id,
         order_id,
-        refund_id: refund_id.clone(),
-        amount,
-        cancellation_id: None,
+        refund: RefundTarget::Single(record.id.clone()),
     };
-    send(caller.deps, caller.deps.queues.refunds.as_deref(), &message, 0)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.into()))?;
-    Ok(json_response(
-        StatusCode::ACCEPTED,
-        &json!({ "refund": { "id": refund_id, "order_id": order_id, "amount": amount, "status": "PENDING" } }),
-    ))
-}
-
-// ---- jobs ----
-
-/// The fan-out queue's consumer.
-pub async fn handle_fan_out(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let result = match serde_json::from_str::<FanOutMessage>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => fan_out(deps, &message).await,
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, message_id = %id, "fan-out stopped; SQS will redeliver and it resumes at its checkpoint");
-            response.add_failure(id);
+    let mut current = order;
+    for attempt in 0..REFUND_ATTEMPTS {
+        record.amount = refund_amount(&current, input.amount)?;
+        if attempt == 0 {
+            send(caller.deps, caller.deps.queues.refunds.as_deref(), &message, 1)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.into()))?;
         }
+        if caller.deps.store.request_refund(caller.tenant(), &current, &record).await? {
+            return Ok(accepted_response(order_id, &record));
+        }
+        current = caller.deps.store.get_order(caller.tenant(), order_id).await?.ok_or(ApiError::NotFound)?;
     }
-    response
+    Err(ApiError::conflict("ORDER_CHANGED", "the order's refunds kept changing concurrently; retry"))
 }
 
-async fn fan_out(deps: &Deps, message: &FanOutMessage) -> Result<(), JobError> {
-    let (tenant, started) = (message.tenant_id, Instant::now());
-    let mut pages = 0;
-    loop {
-        let Some(cancellation) = deps.store.get_cancellation(tenant, message.event_id).await? else { return Ok(()) };
-        if cancellation.id != message.cancellation_id {
-            return Ok(());
-        }
-        if cancellation.fanout_done {
-            return finish_if_done(deps, tenant, message.event_id).await;
-        }
-        if cancellation.fanout_pages == 0 && pages == 0 {
-            // Holds placed just before the cancel may reach the index late; void them again.
-            void_holds(deps, tenant, message.event_id).await;
-        }
-        let start = cancellation.fanout_cursor.as_deref().map(decode_cursor).transpose()?;
-        let page = deps.store.list_event_orders(tenant, message.event_id, PAGE, start).await?;
-        let refunds: Vec<RefundMessage> = page
-            .items
-            .iter()
-            .map(|order| RefundMessage {
-                tenant_id: tenant,
-                event_id: message.event_id,
-                order_id: order.id,
-                refund_id: format!("cancel-{}-{}", cancellation.id, order.id),
-                amount: cancellation.refund_for(order.totals.total, order.refunded_amount),
-                cancellation_id: Some(cancellation.id),
-            })
-            .collect();
-        send_batch(deps, deps.queues.refunds.as_deref(), &refunds).await?;
-        pages += 1;
-        if deps.fanout_stop_after_pages.is_some_and(|limit| pages >= limit) {
-            // Test hook: die between sending a page and checkpointing it, like a crash would.
-            return Err(JobError::Failed(format!("stopped by FANOUT_STOP_AFTER_PAGES after {pages} pages")));
-        }
-        let next = page.next.as_ref().map(encode_cursor);
-        deps.store.checkpoint_fanout(tenant, &cancellation, next, refunds.len() as u64).await?;
-        if started.elapsed() > FANOUT_BUDGET {
-            send(deps, deps.queues.cancellation.as_deref(), message, 0).await.map_err(JobError::Failed)?;
-            return Ok(());
-        }
+fn accepted_response(order_id: Uuid, record: &RefundRecord) -> Response<Body> {
+    let refund = json!({ "id": record.id, "order_id": order_id, "amount": record.amount, "status": "PENDING" });
+    json_response(StatusCode::ACCEPTED, &json!({ "refund": refund }))
+}
+
+/// `refund-<uuid>` from tenant, user, order and Idempotency-Key: the same request, the same refund.
+fn refund_id_for(caller: Caller<'_>, order: Uuid, key: &str) -> String {
+    use sha2::Digest;
+    let scope = format!("{}|{}|{order}|{key}", caller.tenant(), caller.principal.user_id);
+    let digest = sha2::Sha256::digest(scope.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!("refund-{}", Uuid::from_bytes(bytes))
+}
+
+/// The amount a refund request asks for, checked against the order as read (the store checks
+/// it again when it reserves it).
+fn refund_amount(order: &Order, requested: Option<i64>) -> Result<u64, ApiError> {
+    if order.settled_by.is_some() {
+        return Err(not_refundable("the event was cancelled; its cancellation refunds this order"));
     }
-}
-
-/// The refund queue's consumer.
-pub async fn handle_refunds(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let receives = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
-        let result = match serde_json::from_str::<RefundMessage>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => refund(deps, &message, receives).await,
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, message_id = %id, receives, "refund failed; SQS will redeliver it");
-            response.add_failure(id);
-        }
-    }
-    response
-}
-
-async fn refund(deps: &Deps, message: &RefundMessage, receives: u32) -> Result<(), JobError> {
-    let tenant = message.tenant_id;
-    let Some(order) = deps.store.get_order(tenant, message.order_id).await? else {
-        tracing::warn!(order = %message.order_id, "refund for an unknown order dropped");
-        return Ok(());
+    let left = order.refundable();
+    let exceeds = |asked: String| {
+        ApiError::RefundExceedsRemaining(format!(
+            "{asked}, but only {left} of {} is left after refunded and pending refunds",
+            order.totals.total
+        ))
     };
-    let last_attempt = receives >= MAX_RECEIVES;
-    let outcome = if message.amount == 0 {
-        match message.cancellation_id {
-            Some(cancellation) => {
-                deps.store.settle_without_refund(tenant, &order, cancellation).await.map(|_| ()).map_err(JobError::from)
-            }
-            None => Ok(()),
-        }
-    } else {
-        pay_back(deps, &order, message, last_attempt).await
-    };
-    if let Some(cancellation) = message.cancellation_id
-        && (outcome.is_ok() || last_attempt)
-    {
-        notify(deps, tenant, message.event_id, cancellation, &order).await?;
-        finish_if_done(deps, tenant, message.event_id).await?;
+    match requested {
+        None if left == 0 => Err(exceeds("a refund of what is left was asked".into())),
+        None => Ok(left),
+        Some(amount) => match u64::try_from(amount) {
+            Ok(amount) if amount <= left => Ok(amount),
+            _ => Err(exceeds(format!("{amount} was asked"))),
+        },
     }
-    outcome
 }
 
-/// Moves the order to `REFUND_PENDING` for this refund (or finds it there), calls the
-/// provider with the refund's own idempotency key, and records the result.
-async fn pay_back(deps: &Deps, order: &Order, message: &RefundMessage, last_attempt: bool) -> Result<(), JobError> {
-    let (tenant, id) = (message.tenant_id, message.refund_id.as_str());
-    let mine = |o: &Order| o.pending_refund_id.as_deref() == Some(id);
-    let applied = |o: &Order| o.refund_ids.iter().any(|r| r == id);
-    if applied(order) {
+fn not_refundable(detail: &str) -> ApiError {
+    ApiError::conflict("ORDER_NOT_REFUNDABLE", detail)
+}
+
+/// Tells the order's holder once per cancellation (when the cancellation asks for it).
+pub(super) async fn notify(
+    deps: &Deps,
+    tenant: Uuid,
+    cancellation: &Cancellation,
+    order: &Order,
+) -> Result<(), JobError> {
+    if !cancellation.notify_holders {
         return Ok(());
     }
-    let order = if mine(order) || deps.store.begin_refund(tenant, order, id, message.amount).await? {
-        order.clone()
-    } else {
-        let fresh =
-            deps.store.get_order(tenant, order.id).await?.ok_or_else(|| JobError::Failed("order vanished".into()))?;
-        if applied(&fresh) || fresh.status == OrderStatus::RefundFailed {
-            return Ok(()); // settled already, one way or the other
-        }
-        if !mine(&fresh) {
-            return Err(JobError::Failed(format!("order is {:?}; will retry", fresh.status)));
-        }
-        fresh
-    };
-    let payments = deps.payments.as_ref().ok_or_else(|| JobError::Failed("no payment provider configured".into()))?;
-    match payments.refund(&order.payment_reference, message.amount, id).await {
-        Ok(_) => {
-            deps.store.end_refund(tenant, &order, id, Some(message.amount), message.cancellation_id).await?;
-            Ok(())
-        }
-        Err(error) => {
-            if last_attempt {
-                deps.store.end_refund(tenant, &order, id, None, message.cancellation_id).await?;
-            }
-            Err(JobError::Failed(error.to_string()))
-        }
-    }
-}
-
-async fn notify(deps: &Deps, tenant: Uuid, event: Uuid, cancellation_id: Uuid, order: &Order) -> Result<(), JobError> {
-    let Some(cancellation) = deps.store.get_cancellation(tenant, event).await? else { return Ok(()) };
-    if !cancellation.notify_holders || cancellation.id != cancellation_id {
-        return Ok(());
-    }
+    let (event, cancellation_id) = (cancellation.event_id, cancellation.id);
     match deps.store.claim_notification(tenant, event, cancellation_id, &order.customer_id).await? {
         Notification::Sent => Ok(()),
+        // Not known to be sent yet: this message comes back and finds it sent, or the claim stale.
+        Notification::InFlight => Err(JobError::Failed("another delivery is notifying this holder".into())),
         Notification::Claimed | Notification::Unsent => {
             let message = HolderNotification {
                 kind: "event.cancelled".into(),
@@ -356,7 +235,8 @@ async fn notify(deps: &Deps, tenant: Uuid, event: Uuid, cancellation_id: Uuid, o
     }
 }
 
-async fn finish_if_done(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), JobError> {
+/// Marks the cancellation finished once the fan-out is done and every order it counted is settled.
+pub(super) async fn finish_if_done(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), JobError> {
     if let Some(cancellation) = deps.store.get_cancellation(tenant, event).await?
         && cancellation.fanout_done
         && cancellation.orders_settled >= cancellation.orders_total
@@ -366,31 +246,7 @@ async fn finish_if_done(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), Jo
     Ok(())
 }
 
-async fn void_holds(deps: &Deps, tenant: Uuid, event: Uuid) {
-    let holds = match deps.store.held_reservations_of(tenant, event).await {
-        Ok(holds) => holds,
-        Err(error) => return tracing::warn!(%error, %event, "could not list holds to void"),
-    };
-    for hold in holds {
-        if let Err(error) = deps.store.end_hold(tenant, &hold, ReservationStatus::Cancelled, crate::domain::now()).await
-        {
-            tracing::warn!(%error, reservation = %hold.id, "could not void a hold; it will expire on time");
-        }
-    }
-}
-
-async fn resume_stalled_fan_out(deps: &Deps, tenant: Uuid, event: Uuid) {
-    if let Ok(Some(cancellation)) = deps.store.get_cancellation(tenant, event).await
-        && !cancellation.fanout_done
-    {
-        let message = FanOutMessage { tenant_id: tenant, event_id: event, cancellation_id: cancellation.id };
-        if let Err(error) = send(deps, deps.queues.cancellation.as_deref(), &message, 0).await {
-            tracing::warn!(%error, %event, "could not re-enqueue the fan-out");
-        }
-    }
-}
-
-async fn send(deps: &Deps, queue: Option<&str>, message: &impl Serialize, delay: i32) -> Result<(), String> {
+pub(super) async fn send(deps: &Deps, queue: Option<&str>, message: &impl Serialize, delay: i32) -> Result<(), String> {
     let queue = queue.ok_or("queue not configured")?;
     let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
     deps.sqs
@@ -404,45 +260,32 @@ async fn send(deps: &Deps, queue: Option<&str>, message: &impl Serialize, delay:
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
 }
 
-async fn send_batch(deps: &Deps, queue: Option<&str>, messages: &[RefundMessage]) -> Result<(), JobError> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let queue = queue.ok_or_else(|| JobError::Failed("refund queue not configured".into()))?;
-    let entries = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let body = serde_json::to_string(m)?;
-            Ok(SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .build()
-                .expect("id and body are set"))
-        })
-        .collect::<Result<Vec<_>, serde_json::Error>>()?;
-    let output = deps
-        .sqs
-        .send_message_batch()
-        .queue_url(queue)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .map_err(|e| JobError::Failed(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
-    if output.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(JobError::Failed(format!("{} refund messages not sent", output.failed.len())))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::{OrderStatus, Totals};
 
-fn encode_cursor(key: &crate::cursor::PageKey) -> String {
-    let strings: std::collections::BTreeMap<&str, &str> =
-        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str()))).collect();
-    serde_json::to_string(&strings).expect("strings serialize")
-}
+    fn order(total: u64, committed: u64, status: OrderStatus) -> Order {
+        let json = json!({
+            "id": Uuid::nil(), "reservation_id": Uuid::nil(), "event_id": Uuid::nil(), "customer_id": "c",
+            "items": [], "subtotal": total, "fees": 0, "tax": 0, "total": total, "currency": "USD",
+            "status": status, "payment_reference": "pi", "refunded_amount": 0,
+            "created_at": "2027-01-01T00:00:00Z", "committed_amount": committed,
+        });
+        let order: Order = serde_json::from_value(json).unwrap();
+        assert_eq!(order.totals, Totals { subtotal: total, fees: 0, tax: 0, total });
+        order
+    }
 
-fn decode_cursor(raw: &str) -> Result<crate::cursor::PageKey, JobError> {
-    let strings: std::collections::BTreeMap<String, String> = serde_json::from_str(raw)?;
-    Ok(strings.into_iter().map(|(k, v)| (k, aws_sdk_dynamodb::types::AttributeValue::S(v))).collect())
+    #[test]
+    fn a_refund_defaults_to_what_is_left_and_never_exceeds_it() {
+        let half_promised = order(10_000, 6_000, OrderStatus::RefundPending);
+        assert_eq!(refund_amount(&half_promised, None).unwrap(), 4_000);
+        assert_eq!(refund_amount(&half_promised, Some(4_000)).unwrap(), 4_000);
+        assert!(matches!(refund_amount(&half_promised, Some(4_001)), Err(ApiError::RefundExceedsRemaining(_))));
+        let all_promised = order(10_000, 10_000, OrderStatus::RefundPending);
+        assert!(matches!(refund_amount(&all_promised, None), Err(ApiError::RefundExceedsRemaining(_))));
+        let refunded = order(10_000, 10_000, OrderStatus::Refunded);
+        assert!(matches!(refund_amount(&refunded, None), Err(ApiError::RefundExceedsRemaining(_))));
+    }
 }

@@ -144,7 +144,12 @@ async fn change(
         }
         let venue = load_venue(caller, next.venue_id).await?;
         next.check_rules(Some(before), &venue, caller.deps.start_window, now)?;
-        let fixed_by_sales = next.changes_schedule_or_place(before);
+        // A shorter deadline would let an organizer slip back inside it and cancel after all.
+        let deadline_lowered = next.cancellation_deadline_hours < before.cancellation_deadline_hours;
+        let fixed_by_sales = next.changes_schedule_or_place(before) || deadline_lowered;
+        if current.availability.has_sales_or_holds() && deadline_lowered {
+            return Err(has_sales("cancellation_deadline_hours cannot be lowered once tickets are sold or held"));
+        }
         if current.availability.has_sales_or_holds() && fixed_by_sales {
             return Err(has_sales("venue, times and time zone are fixed once tickets are sold or held"));
         }

@@ -8,8 +8,10 @@ pub mod availability;
 pub mod cancellation;
 pub mod events;
 pub mod expiry;
+pub mod fanout;
 pub mod health;
 pub mod idempotency;
+pub mod refunds;
 pub mod reservations;
 pub mod ticket_types;
 pub mod venues;
@@ -41,7 +43,9 @@ pub struct Deps {
     pub start_window: StartWindow,
     pub queues: crate::config::QueueUrls,
     pub payments: Option<crate::payments::PaymentClient>,
-    pub fanout_stop_after_pages: Option<u32>,
+    /// A cancellation that has not moved for this long is restarted by the resumer.
+    pub cancellation_stall: chrono::Duration,
+    pub fanout_stop_after_steps: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,17 +91,22 @@ impl Deps {
                     crate::payments::PaymentClient::new(crate::payments::PaymentSettings {
                         base_url: p.base_url.clone(),
                         secret_key: p.secret_key.clone(),
-                        timeout: Duration::from_secs(5),
-                        max_attempts: 3,
-                        first_backoff: Duration::from_millis(100),
+                        // docs/timeouts.md: why these numbers, and the function timeouts they fit in.
+                        timeout: PROVIDER_ATTEMPT_TIMEOUT,
+                        max_attempts: 4,
+                        first_backoff: Duration::from_millis(200),
                     })
                 })
                 .transpose()
                 .map_err(|e| InitError::Payments(e.to_string()))?,
-            fanout_stop_after_pages: config.fanout_stop_after_pages,
+            cancellation_stall: config.cancellation_stall,
+            fanout_stop_after_steps: config.fanout_stop_after_steps,
         })
     }
 }
+
+/// The longest one call to the payment provider may take (see docs/timeouts.md).
+pub const PROVIDER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One Lambda function each. The names match the crates under `functions/` and the
 /// template's `CodeUri`s; a test keeps the three in step.
@@ -305,21 +314,24 @@ impl Endpoint {
     }
 }
 
-/// The functions that are not behind the HTTP API: one queue consumer and one schedule.
+/// The functions that are not behind the HTTP API: queue consumers and schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
     /// Consumes the expiry queue's delay messages (SQS).
     ExpireHolds,
     /// Ends holds past their expiry that are still held (EventBridge schedule).
     SweepHolds,
-    /// Pages through a cancelled event's orders and enqueues their refunds (SQS).
+    /// Voids a cancelled event's holds and enqueues its orders' refunds (SQS).
     FanOutRefunds,
     /// Refunds one order per message and notifies its holder (SQS).
     ProcessRefunds,
+    /// Restarts cancellations that stopped making progress (EventBridge schedule).
+    ResumeCancellations,
 }
 
 impl Job {
-    pub const ALL: [Self; 4] = [Self::ExpireHolds, Self::SweepHolds, Self::FanOutRefunds, Self::ProcessRefunds];
+    pub const ALL: [Self; 5] =
+        [Self::ExpireHolds, Self::SweepHolds, Self::FanOutRefunds, Self::ProcessRefunds, Self::ResumeCancellations];
 
     pub fn function_name(self) -> &'static str {
         match self {
@@ -327,6 +339,7 @@ impl Job {
             Self::SweepHolds => "sweep-holds",
             Self::FanOutRefunds => "fan-out-refunds",
             Self::ProcessRefunds => "process-refunds",
+            Self::ResumeCancellations => "resume-cancellations",
         }
     }
 
@@ -335,24 +348,27 @@ impl Job {
     }
 
     /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and returns
-    /// the Lambda response: the batch's failed message ids, or the sweep's count.
-    pub async fn handle(self, deps: &Deps, payload: serde_json::Value) -> Result<serde_json::Value, ApiError> {
-        match self {
-            Self::ExpireHolds => {
-                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
-                let response = expiry::handle_batch(deps, event).await;
-                serde_json::to_value(response).map_err(ApiError::internal)
-            }
+    /// the Lambda response: the batch's failed message ids, or the schedule's count. `deadline`
+    /// is when the invocation is cut off (the Lambda context's); work that cannot finish by
+    /// then is not started.
+    pub async fn handle(
+        self,
+        deps: &Deps,
+        payload: serde_json::Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<serde_json::Value, ApiError> {
+        let batch = || serde_json::from_value(payload.clone()).map_err(ApiError::internal);
+        let response = match self {
+            Self::ExpireHolds => serde_json::to_value(expiry::handle_batch(deps, batch()?).await),
             Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps).await? })),
-            Self::FanOutRefunds => {
-                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
-                serde_json::to_value(cancellation::handle_fan_out(deps, event).await).map_err(ApiError::internal)
+            Self::FanOutRefunds => serde_json::to_value(fanout::handle_batch(deps, batch()?, deadline).await),
+            Self::ProcessRefunds => serde_json::to_value(refunds::handle_batch(deps, batch()?, deadline).await),
+            Self::ResumeCancellations => {
+                let resumed = fanout::resume_stalled(deps, deadline).await.map_err(ApiError::internal)?;
+                Ok(serde_json::json!({ "resumed": resumed }))
             }
-            Self::ProcessRefunds => {
-                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
-                serde_json::to_value(cancellation::handle_refunds(deps, event).await).map_err(ApiError::internal)
-            }
-        }
+        };
+        response.map_err(ApiError::internal)
     }
 }
 

@@ -15,8 +15,9 @@ use crate::domain::reservation::{
 };
 use crate::error::{ApiError, FieldError, field_code};
 use crate::http::{Query, json_response, parse_body, path_id};
+use crate::payments::PaymentError;
 use crate::store::StoredEvent;
-use crate::store::inventory::HoldError;
+use crate::store::inventory::{ConfirmOutcome, HoldError};
 
 /// Attempts when a ticket type changed between the read and the hold (a price or quantity edit).
 const HOLD_ATTEMPTS: usize = 5;
@@ -175,24 +176,73 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
         // Staff may read and release others' holds, but only the holder buys.
         return Err(ApiError::Forbidden);
     }
+    check_confirmable(&hold, crate::domain::now())?;
+    // Nothing is sold at or after the start. (A cancelled event is refused by the transaction.)
+    let starts_at = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?.map(|e| e.event.starts_at);
+    if starts_at.is_none_or(|start| crate::domain::now() >= start) {
+        return Err(ApiError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
+    }
+    verify_payment(caller.deps, &hold, &payment_reference).await?;
+    // The hold may have expired while the provider answered; the transaction re-checks it.
     let now = crate::domain::now();
-    check_confirmable(&hold, now)?;
-    // Cancelling voids holds, but a hold indexed a moment late must not be bought either.
-    let event = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?;
-    if event.as_ref().is_none_or(|e| e.event.status == EventStatus::Cancelled) {
-        return Err(ApiError::conflict(
-            "INVALID_EVENT_STATE",
-            "the event was cancelled; this hold can no longer be bought",
+    let order = Order::from_hold(Uuid::now_v7(), &hold, payment_reference, now);
+    match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
+        ConfirmOutcome::Confirmed => Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() }))),
+        ConfirmOutcome::PaymentUsed => {
+            Err(ApiError::conflict("PAYMENT_ALREADY_USED", "this payment already confirmed another reservation"))
+        }
+        ConfirmOutcome::EventCancelled => {
+            Err(ApiError::conflict("INVALID_EVENT_STATE", "the event was cancelled; this hold can no longer be bought"))
+        }
+        ConfirmOutcome::HoldChanged => {
+            // The hold changed between the read and the commit: say what it became.
+            let hold = load_own(caller, id).await?;
+            check_confirmable(&hold, crate::domain::now())?;
+            Err(ApiError::internal("a live hold failed to confirm"))
+        }
+    }
+}
+
+/// How long a confirm may wait for the provider, inside the function's 10 s.
+const PAYMENT_CHECK_BUDGET: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Asks the provider about the payment before anything is sold: it must have succeeded, for
+/// exactly the reservation's total and currency, and, if it names a reservation, this one.
+async fn verify_payment(deps: &Deps, hold: &Reservation, reference: &str) -> Result<(), ApiError> {
+    let payments =
+        deps.payments.as_ref().ok_or_else(|| ApiError::Unavailable("no payment provider configured".into()))?;
+    let deadline = tokio::time::Instant::now() + PAYMENT_CHECK_BUDGET;
+    let intent = match payments.payment_intent(reference, deadline).await {
+        Ok(intent) => intent,
+        Err(PaymentError::Refused { status: 400, .. }) => None,
+        Err(error) => return Err(ApiError::Unavailable(error.into())),
+    };
+    let not_verified = |detail: String| Err(ApiError::PaymentNotVerified(detail));
+    let Some(intent) = intent else {
+        return not_verified("the payment provider knows no payment with this reference".into());
+    };
+    if intent.status != "succeeded" {
+        return not_verified(format!("the payment's status is {}, not succeeded", intent.status));
+    }
+    if intent.amount != hold.totals.total {
+        return not_verified(format!(
+            "the payment is for {} but the reservation's total is {}",
+            intent.amount, hold.totals.total
         ));
     }
-    let order = Order::from_hold(Uuid::now_v7(), &hold, payment_reference, now);
-    if caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
-        return Ok(json_response(StatusCode::CREATED, &json!({ "order": order })));
+    if !intent.currency.eq_ignore_ascii_case(&hold.currency) {
+        return not_verified(format!(
+            "the payment is in {} but the reservation is in {}",
+            intent.currency.to_ascii_uppercase(),
+            hold.currency
+        ));
     }
-    // The hold changed between the read and the commit: say what it became.
-    let hold = load_own(caller, id).await?;
-    check_confirmable(&hold, crate::domain::now())?;
-    Err(ApiError::internal("a live hold failed to confirm"))
+    if let Some(paid_for) = intent.metadata.get("reservation_id")
+        && paid_for != &hold.id.to_string()
+    {
+        return not_verified("the payment was made for another reservation".into());
+    }
+    Ok(())
 }
 
 fn check_confirmable(hold: &Reservation, now: DateTime<Utc>) -> Result<(), ApiError> {
@@ -229,7 +279,7 @@ pub async fn get_order(caller: Caller<'_>, req: &Request) -> Result<Response<Bod
     if !caller.principal.is_staff() && order.customer_id != caller.principal.user_id {
         return Err(ApiError::NotFound);
     }
-    Ok(json_response(StatusCode::OK, &json!({ "order": order })))
+    Ok(json_response(StatusCode::OK, &json!({ "order": order.view() })))
 }
 
 pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -241,7 +291,8 @@ pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<
     let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_event_orders(caller.tenant(), event_id, query.limit()?, start).await?;
     let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
-    Ok(json_response(StatusCode::OK, &json!({ "orders": page.items, "next_cursor": next_cursor })))
+    let orders: Vec<_> = page.items.iter().map(Order::view).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }
 
 pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -254,7 +305,8 @@ pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Respon
     let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_customer_orders(caller.tenant(), &customer, query.limit()?, start).await?;
     let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
-    Ok(json_response(StatusCode::OK, &json!({ "orders": page.items, "next_cursor": next_cursor })))
+    let orders: Vec<_> = page.items.iter().map(Order::view).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }
 
 /// Used by the expiry consumer and the sweep: expire one hold if it is still held and due.

@@ -24,9 +24,11 @@ pub enum CancellationStatus {
     CompletedWithFailures,
 }
 
-/// The progress of one event's cancellation. The fan-out fields are bookkeeping: where the
-/// fan-out stopped, and how many orders have been settled either way.
+/// The progress of one event's cancellation. The fan-out fields are bookkeeping: which phase
+/// it is in (voiding holds, then enqueueing orders), where it stopped, how many orders have
+/// been settled either way, and when it last moved (so a stalled one can be resumed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // stored flags, each moved by its own conditional write
 pub struct Cancellation {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -45,12 +47,27 @@ pub struct Cancellation {
     pub requested_by: String,
     #[serde(default)]
     pub orders_settled: u64,
+    /// Checkpoints written so far; each checkpoint is conditional on the previous count.
     #[serde(default)]
     pub fanout_pages: u64,
     #[serde(default)]
     pub fanout_cursor: Option<String>,
     #[serde(default)]
+    pub holds_done: bool,
+    #[serde(default)]
+    pub holds_voided: u64,
+    #[serde(default)]
     pub fanout_done: bool,
+    /// A resumed pass over the orders re-sends what is unsettled and counts nothing again.
+    #[serde(default)]
+    pub fanout_resumed: bool,
+    /// The last time the fan-out or a refund made progress.
+    #[serde(default = "epoch")]
+    pub progress_at: DateTime<Utc>,
+}
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
 }
 
 /// What `GET /events/{id}/cancellation` shows.
@@ -92,18 +109,28 @@ impl Cancellation {
         }
     }
 
-    /// What an order of `total` (of which `refunded` is already back) gets under this policy.
-    pub fn refund_for(&self, total: u64, refunded: u64) -> u64 {
-        let remaining = total.saturating_sub(refunded);
+    /// What the policy promises the buyer of an order of `total`, in all.
+    pub fn promised(&self, total: u64) -> u64 {
         match self.refund_policy {
-            RefundPolicy::Full => remaining,
+            RefundPolicy::Full => total,
             RefundPolicy::Partial => {
                 let percent = u128::from(self.partial_percent.unwrap_or(0));
                 let share = round_half_up(u128::from(total) * percent, 100);
-                u64::try_from(share).unwrap_or(u64::MAX).min(remaining)
+                u64::try_from(share).unwrap_or(u64::MAX).min(total)
             }
             RefundPolicy::None => 0,
         }
+    }
+
+    /// What is still owed to the buyer of an order of `total` who already has `refunded` back:
+    /// earlier refunds count toward the promise, and nobody gets more than they have paid.
+    pub fn still_owed(&self, total: u64, refunded: u64) -> u64 {
+        self.promised(total).saturating_sub(refunded)
+    }
+
+    /// Whether the fan-out or a refund has not moved for `stall` at `now`.
+    pub fn is_stalled(&self, now: DateTime<Utc>, stall: chrono::Duration) -> bool {
+        self.status == CancellationStatus::InProgress && now - self.progress_at >= stall
     }
 }
 
@@ -163,7 +190,11 @@ impl CancelInput {
             orders_settled: 0,
             fanout_pages: 0,
             fanout_cursor: None,
+            holds_done: false,
+            holds_voided: 0,
             fanout_done: false,
+            fanout_resumed: false,
+            progress_at: now,
         })
     }
 }
@@ -180,18 +211,20 @@ mod tests {
     #[test]
     fn partial_refunds_round_half_up_once() {
         let c = cancellation(r#"{"reason":"storm","refund_policy":"partial","partial_percent":33}"#).unwrap();
-        assert_eq!(c.refund_for(1250, 0), 413, "412.5 rounds up");
-        assert_eq!(c.refund_for(1234, 0), 407);
-        assert_eq!(c.refund_for(1250, 1000), 250, "never more than what is left");
+        assert_eq!(c.still_owed(1250, 0), 413, "412.5 rounds up");
+        assert_eq!(c.still_owed(1234, 0), 407);
+        assert_eq!(c.still_owed(1250, 400), 13, "earlier refunds count toward the promise");
+        assert_eq!(c.still_owed(1250, 1000), 0, "a buyer who already has more keeps it and gets nothing");
     }
 
     #[test]
     fn full_refunds_what_is_left_and_none_refunds_nothing() {
         let full = cancellation(r#"{"reason":"storm"}"#).unwrap();
         assert_eq!((full.refund_policy, full.notify_holders), (RefundPolicy::Full, true));
-        assert_eq!(full.refund_for(12_420, 420), 12_000);
+        assert_eq!(full.still_owed(12_420, 420), 12_000);
+        assert_eq!(full.still_owed(12_420, 12_420), 0);
         let none = cancellation(r#"{"reason":"storm","refund_policy":"none","notify_holders":false}"#).unwrap();
-        assert_eq!(none.refund_for(12_420, 0), 0);
+        assert_eq!(none.still_owed(12_420, 0), 0);
         assert!(!none.notify_holders);
     }
 

@@ -1,6 +1,6 @@
 //! Reservations (holds on tickets, with prices locked) and the orders they become.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -184,6 +184,51 @@ pub enum OrderStatus {
     RefundFailed,
 }
 
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "CONFIRMED",
+            Self::RefundPending => "REFUND_PENDING",
+            Self::Refunded => "REFUNDED",
+            Self::PartiallyRefunded => "PARTIALLY_REFUNDED",
+            Self::RefundFailed => "REFUND_FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// One refund of an order: who asked for it, why, and how it ended. Its id is also the
+/// payment provider's idempotency key, so the same refund is never paid twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRecord {
+    pub id: String,
+    pub amount: u64,
+    pub status: RefundStatus,
+    pub reason: String,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Set when the refund is part of an event's cancellation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_id: Option<Uuid>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: Uuid,
@@ -196,16 +241,44 @@ pub struct Order {
     pub currency: String,
     pub status: OrderStatus,
     pub payment_reference: String,
+    /// Refunds that succeeded at the provider.
     pub refunded_amount: u64,
     pub created_at: DateTime<Utc>,
-    /// The refund in flight while `REFUND_PENDING`.
+    /// `refunded_amount` plus every refund accepted and not yet ended: what refunds have
+    /// promised. Conditions keep it ≤ `total`, so accepted refunds never exceed what was paid.
+    #[serde(default)]
+    pub committed_amount: u64,
+    /// Every refund, by id.
+    #[serde(default)]
+    pub refunds: HashMap<String, RefundRecord>,
+    /// The refund at the provider right now. Only its holder may end it, so one order's
+    /// refunds are applied one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_refund_id: Option<String>,
+    /// The cancellation that settled this order, and how: each (cancellation, order) pair is
+    /// counted once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_refund_id: Option<String>,
-    /// Every refund applied to this order (kept by the store as a set; not part of the API).
-    #[serde(default, skip_serializing)]
-    pub refund_ids: Vec<String>,
+    pub settled_by: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_outcome: Option<RefundStatus>,
+}
+
+/// What the API shows of an order.
+#[derive(Debug, Serialize)]
+pub struct OrderView<'a> {
+    pub id: Uuid,
+    pub reservation_id: Uuid,
+    pub event_id: Uuid,
+    pub customer_id: &'a str,
+    pub items: &'a [ReservationLine],
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub currency: &'a str,
+    pub status: OrderStatus,
+    pub payment_reference: &'a str,
+    pub refunded_amount: u64,
+    pub refunds: Vec<&'a RefundRecord>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl Order {
@@ -222,9 +295,51 @@ impl Order {
             payment_reference,
             refunded_amount: 0,
             created_at: now,
+            committed_amount: 0,
+            refunds: HashMap::new(),
             pending_refund_id: None,
-            last_refund_id: None,
-            refund_ids: Vec::new(),
+            settled_by: None,
+            settled_outcome: None,
+        }
+    }
+
+    pub fn view(&self) -> OrderView<'_> {
+        let mut refunds: Vec<&RefundRecord> = self.refunds.values().collect();
+        refunds.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        OrderView {
+            id: self.id,
+            reservation_id: self.reservation_id,
+            event_id: self.event_id,
+            customer_id: &self.customer_id,
+            items: &self.items,
+            totals: self.totals,
+            currency: &self.currency,
+            status: self.status,
+            payment_reference: &self.payment_reference,
+            refunded_amount: self.refunded_amount,
+            refunds,
+            created_at: self.created_at,
+        }
+    }
+
+    /// What is left to refund after refunds that succeeded and refunds still pending.
+    pub fn refundable(&self) -> u64 {
+        self.totals.total.saturating_sub(self.committed_amount)
+    }
+
+    /// Accepted refunds that have not started at the provider yet (requested singly).
+    pub fn waiting_refunds(&self) -> impl Iterator<Item = &RefundRecord> {
+        self.refunds
+            .values()
+            .filter(|r| r.status == RefundStatus::Pending && self.pending_refund_id.as_ref() != Some(&r.id))
+    }
+
+    /// The status after a refund of `amount` succeeds.
+    pub fn status_after_refund(&self, amount: u64) -> OrderStatus {
+        if self.refunded_amount + amount >= self.totals.total {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::PartiallyRefunded
         }
     }
 }

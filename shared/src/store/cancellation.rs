@@ -1,21 +1,21 @@
-//! Cancellation and refunds. Each order's refund moves `CONFIRMED → REFUND_PENDING →
-//! REFUNDED | PARTIALLY_REFUNDED | REFUND_FAILED` under conditions, and the cancellation's
-//! counters move in the same transaction as the order's final step, so a duplicate delivery
-//! finds the condition false and counts nothing twice.
+//! Cancellations: the cancel transaction, the fan-out's checkpoints, the counters, the
+//! holders' notification marks and the resumer's index of cancellations still in progress.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use serde_dynamo::aws_sdk_dynamodb_1::to_item;
+use chrono::{DateTime, Utc};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
 
-use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
-use super::{Store, StoreError, StoredEvent, classify, n, s};
+use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI3, GSI3PK, GSI3SK, PK, SK};
+use super::{Item, Page, Store, StoreError, StoredEvent, classify, n, s};
+use crate::cursor::PageKey;
 use crate::domain::cancellation::{Cancellation, CancellationStatus};
 use crate::domain::event::EventStatus;
-use crate::domain::reservation::{Order, OrderStatus, Reservation};
+use crate::domain::reservation::Reservation;
 
-const CANCELLATION_SK: &str = "CANCELLATION";
+pub(super) const CANCELLATION_SK: &str = "CANCELLATION";
 
 fn cancellation_marks_pk(tenant: Uuid, cancellation: Uuid) -> String {
     format!("T#{tenant}#CANCELLATION#{cancellation}")
@@ -24,21 +24,44 @@ fn cancellation_marks_pk(tenant: Uuid, cancellation: Uuid) -> String {
 #[derive(serde::Deserialize)]
 struct NotifiedMark {
     sent: bool,
+    #[serde(default)]
+    claimed_at: Option<DateTime<Utc>>,
 }
+
+/// A claim this old that is still not marked sent belongs to a delivery that died.
+const NOTIFICATION_CLAIM_TIMEOUT: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Where a holder's notification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notification {
     /// Claimed now (and counted): send it.
     Claimed,
-    /// Claimed before but not confirmed sent: send it again.
+    /// Claimed a moment ago by another delivery, which is sending it now.
+    InFlight,
+    /// Claimed long ago and never confirmed sent: the claimer died; send it again.
     Unsent,
     Sent,
 }
 
+/// What one fan-out step achieved, written with its checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoint {
+    /// Where the current phase resumes; `None` when the phase is finished.
+    pub cursor: Option<String>,
+    pub holds_voided: u64,
+    /// Orders enqueued by this step that count toward `orders_total` (first pass only).
+    pub orders_enqueued: u64,
+}
+
+fn timestamp(at: DateTime<Utc>) -> AttributeValue {
+    s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 impl Store {
-    /// Marks the event `CANCELLED` (if it is still the version read), writes the cancellation,
-    /// and closes sales on every ticket type, in one transaction.
+    /// Marks the event `CANCELLED` (if it is still the version read), writes the cancellation
+    /// (listed among the cancellations in progress), and closes sales on every ticket type, in
+    /// one transaction. The `cancelled` flag on each ticket type is what holds and confirms are
+    /// conditioned on, so none of them can commit after this does, whatever it read before.
     pub async fn cancel_event(
         &self,
         tenant: Uuid,
@@ -51,18 +74,72 @@ impl Store {
         let mut item = to_item(cancellation)?;
         item.insert(PK.into(), s(keys::event_pk(tenant, event.id)));
         item.insert(SK.into(), s(CANCELLATION_SK));
+        item.insert("tenant_id".into(), s(tenant.to_string()));
+        item.insert(GSI3PK.into(), s(keys::ACTIVE_CANCELLATIONS));
+        item.insert(GSI3SK.into(), s(format!("{tenant}#{}", event.id)));
         let put = self.put(item, "attribute_not_exists(PK)", Vec::new());
         let mut items = vec![update, put];
-        items.extend(stored.ticket_types.iter().map(|t| self.set_sales_open(tenant, event.id, t.id, false, false)));
-        Ok(self.transact(items).await?.is_none())
+        for ticket_type in &stored.ticket_types {
+            let close = Update::builder()
+                .table_name(&self.table)
+                .key(PK, s(keys::event_pk(tenant, event.id)))
+                .key(SK, s(keys::ticket_type_sk(ticket_type.id)))
+                .update_expression("SET sales_open = :closed, cancelled = :yes")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":closed", AttributeValue::Bool(false))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .build()
+                .expect("key and expression are set");
+            items.push(TransactWriteItem::builder().update(close).build());
+        }
+        let operation = format!("cancel-event:{}:{}", cancellation.id, event.version);
+        Ok(self.transact_as(items, Some(&operation)).await?.is_none())
     }
 
     pub async fn get_cancellation(&self, tenant: Uuid, event: Uuid) -> Result<Option<Cancellation>, StoreError> {
         self.get_one(keys::event_pk(tenant, event), CANCELLATION_SK).await
     }
 
-    /// The event's holds that are still `HELD` (the index holds them only while they are).
-    pub async fn held_reservations_of(&self, tenant: Uuid, event: Uuid) -> Result<Vec<Reservation>, StoreError> {
+    /// Cancellations still in progress, across tenants (for the resumer). Their number is the
+    /// number of events being cancelled right now, so reading them all is cheap.
+    pub async fn active_cancellations(&self) -> Result<Vec<(Uuid, Cancellation)>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI3)
+            .key_condition_expression(format!("{GSI3PK} = :active"))
+            .expression_attribute_values(":active", s(keys::ACTIVE_CANCELLATIONS));
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page: Page<Item> = self.paginate_items(query.clone(), &[PK, SK, GSI3PK, GSI3SK], 100, start).await?;
+            for item in page.items {
+                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| Uuid::parse_str(t).ok());
+                match (tenant, from_item::<Cancellation>(item)) {
+                    (Some(tenant), Ok(cancellation)) => found.push((tenant, cancellation)),
+                    // One unreadable item must not hide every other tenant's cancellation.
+                    (_, Err(error)) => tracing::error!(%error, "an active cancellation does not decode"),
+                    (None, Ok(cancellation)) => {
+                        tracing::error!(cancellation = %cancellation.id, "an active cancellation has no tenant");
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    /// A page of the event's holds that are still `HELD` (the index holds them only while they are).
+    pub async fn held_reservations_page(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Reservation>, StoreError> {
         let query = self
             .client
             .query()
@@ -70,27 +147,44 @@ impl Store {
             .index_name(GSI1)
             .key_condition_expression(format!("{GSI1PK} = :pk"))
             .expression_attribute_values(":pk", s(keys::event_holds_pk(tenant, event)));
-        let mut holds = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self.paginate(query.clone(), &[PK, SK, GSI1PK, GSI1SK], 100, start).await?;
-            holds.extend(page.items);
-            match page.next {
-                Some(next) => start = Some(next),
-                None => return Ok(holds),
-            }
-        }
+        self.paginate(query, &[PK, SK, GSI1PK, GSI1SK], limit, start).await
     }
 
-    /// Records that the fan-out enqueued `enqueued` more orders and now resumes at `next`
-    /// (`None`: done). Conditional on no one else having checkpointed since `read`.
+    /// A page of the ids of the event's orders, read strongly consistently from the order log,
+    /// so every order committed before this read is in it.
+    pub async fn order_ids_page(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Uuid>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            order_id: Uuid,
+        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::order_log_pk(tenant, event)))
+            .consistent_read(true);
+        let page: Page<Entry> = self.paginate(query, &[PK, SK], limit, start).await?;
+        Ok(Page { items: page.items.into_iter().map(|e| e.order_id).collect(), next: page.next })
+    }
+
+    /// Records a fan-out step. Conditional on no one else having checkpointed since `read`, so
+    /// two runs of the fan-out never both count a page.
     pub async fn checkpoint_fanout(
         &self,
         tenant: Uuid,
         read: &Cancellation,
-        next: Option<String>,
-        enqueued: u64,
+        step: Checkpoint,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut sets = vec!["fanout_cursor = :cursor", "progress_at = :now"];
+        let cursor = step.cursor.clone().map_or(AttributeValue::Null(true), s);
         let mut update = self
             .client
             .update_item()
@@ -100,118 +194,55 @@ impl Store {
             .condition_expression("fanout_pages = :pages")
             .expression_attribute_values(":pages", n(read.fanout_pages))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":enqueued", n(enqueued));
-        update = match next {
-            Some(cursor) => update
-                .update_expression("SET fanout_cursor = :cursor ADD fanout_pages :one, orders_total :enqueued")
-                .expression_attribute_values(":cursor", s(cursor)),
-            None => update
-                .update_expression(
-                    "SET fanout_done = :done, fanout_cursor = :none ADD fanout_pages :one, orders_total :enqueued",
-                )
-                .expression_attribute_values(":done", AttributeValue::Bool(true))
-                .expression_attribute_values(":none", AttributeValue::Null(true)),
-        };
+            .expression_attribute_values(":voided", n(step.holds_voided))
+            .expression_attribute_values(":enqueued", n(step.orders_enqueued))
+            .expression_attribute_values(":cursor", cursor)
+            .expression_attribute_values(":now", timestamp(now));
+        if step.cursor.is_none() {
+            // The phase is over: holds hand over to orders, orders end the fan-out.
+            sets.push(if read.holds_done { "fanout_done = :yes" } else { "holds_done = :yes" });
+            update = update.expression_attribute_values(":yes", AttributeValue::Bool(true));
+        }
+        update = update.update_expression(format!(
+            "SET {} ADD fanout_pages :one, holds_voided :voided, orders_total :enqueued",
+            sets.join(", ")
+        ));
         super::applied(update.send().await)
     }
 
-    /// `CONFIRMED | PARTIALLY_REFUNDED | REFUND_FAILED → REFUND_PENDING` for this refund, if
-    /// `amount` still fits in what was paid. `Ok(false)` if the order is not in such a state.
-    pub async fn begin_refund(
+    /// Starts the fan-out again for a cancellation that stalled: a pass over the orders that
+    /// re-sends every refund not yet settled (counting nothing twice), or, if the fan-out had
+    /// not finished, just a fresh clock for it. Conditional on the checkpoint read.
+    pub async fn restart_fanout(
         &self,
         tenant: Uuid,
-        order: &Order,
-        refund_id: &str,
-        amount: u64,
+        read: &Cancellation,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(keys::order_pk(tenant, order.id)))
-            .key(SK, s(keys::ORDER_SK))
-            .update_expression("SET #status = :pending, pending_refund_id = :refund")
-            // A refund already applied never starts again, however late its duplicate arrives.
-            .condition_expression(
-                "#status IN (:confirmed, :partial, :failed) AND refunded_amount <= :most AND NOT contains(refund_ids, :refund)",
-            )
+            .key(PK, s(keys::event_pk(tenant, read.event_id)))
+            .key(SK, s(CANCELLATION_SK))
+            .condition_expression("fanout_pages = :pages AND #status = :in_progress")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(order_status(OrderStatus::RefundPending)))
-            .expression_attribute_values(":confirmed", s(order_status(OrderStatus::Confirmed)))
-            .expression_attribute_values(":partial", s(order_status(OrderStatus::PartiallyRefunded)))
-            .expression_attribute_values(":failed", s(order_status(OrderStatus::RefundFailed)))
-            .expression_attribute_values(":refund", s(refund_id))
-            .expression_attribute_values(":most", n(order.totals.total.saturating_sub(amount)))
-            .send()
-            .await;
-        super::applied(result)
-    }
-
-    /// Ends a pending refund as refunded (`Some(amount)`) or failed (`None`), counting it on
-    /// the cancellation, if any, in the same transaction. `Ok(false)`: already ended.
-    pub async fn end_refund(
-        &self,
-        tenant: Uuid,
-        order: &Order,
-        refund_id: &str,
-        refunded: Option<u64>,
-        cancellation: Option<Uuid>,
-    ) -> Result<bool, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::order_pk(tenant, order.id)))
-            .key(SK, s(keys::ORDER_SK))
-            .condition_expression("#status = :pending AND pending_refund_id = :refund")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(order_status(OrderStatus::RefundPending)))
-            .expression_attribute_values(":refund", s(refund_id));
-        update = match refunded {
-            Some(amount) => {
-                let status = if order.refunded_amount + amount >= order.totals.total {
-                    OrderStatus::Refunded
-                } else {
-                    OrderStatus::PartiallyRefunded
-                };
-                update
-                    .update_expression(
-                        "SET #status = :done, last_refund_id = :refund ADD refunded_amount :amount, refund_ids :applied REMOVE pending_refund_id",
-                    )
-                    .expression_attribute_values(":done", s(order_status(status)))
-                    .expression_attribute_values(":amount", n(amount))
-                    .expression_attribute_values(":applied", AttributeValue::Ss(vec![refund_id.to_owned()]))
-            }
-            None => update
-                .update_expression("SET #status = :failed REMOVE pending_refund_id")
-                .expression_attribute_values(":failed", s(order_status(OrderStatus::RefundFailed))),
+            .expression_attribute_values(":pages", n(read.fanout_pages))
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", timestamp(now));
+        update = if read.fanout_done {
+            update
+                .update_expression(
+                    "SET fanout_done = :no, fanout_resumed = :yes, fanout_cursor = :none, progress_at = :now ADD fanout_pages :one",
+                )
+                .expression_attribute_values(":no", AttributeValue::Bool(false))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":none", AttributeValue::Null(true))
+        } else {
+            update.update_expression("SET progress_at = :now ADD fanout_pages :one")
         };
-        let mut items =
-            vec![TransactWriteItem::builder().update(update.build().expect("key and expression are set")).build()];
-        if let Some(cancellation) = cancellation {
-            let counters = match refunded {
-                Some(amount) => vec![("refunds_succeeded", 1), ("refunded_amount", amount), ("orders_settled", 1)],
-                None => vec![("refunds_failed", 1), ("orders_settled", 1)],
-            };
-            items.push(self.count_on_cancellation(tenant, order.event_id, cancellation, &counters));
-        }
-        Ok(self.transact(items).await?.is_none())
-    }
-
-    /// Settles an order that gets no refund (policy `none`) exactly once.
-    pub async fn settle_without_refund(
-        &self,
-        tenant: Uuid,
-        order: &Order,
-        cancellation: Uuid,
-    ) -> Result<bool, StoreError> {
-        let mark = HashMap::from([
-            (PK.to_owned(), s(cancellation_marks_pk(tenant, cancellation))),
-            (SK.to_owned(), s(format!("ORDER#{}", order.id))),
-        ]);
-        let items = vec![
-            self.put(mark, "attribute_not_exists(PK)", Vec::new()),
-            self.count_on_cancellation(tenant, order.event_id, cancellation, &[("orders_settled", 1)]),
-        ];
-        Ok(self.transact(items).await?.is_none())
+        super::applied(update.send().await)
     }
 
     /// Claims the one notification of `customer` for this cancellation, counting it once.
@@ -223,10 +254,12 @@ impl Store {
         customer: &str,
     ) -> Result<Notification, StoreError> {
         let (pk, sk) = (cancellation_marks_pk(tenant, cancellation), format!("NOTIFIED#{}", keys::key_part(customer)));
+        let now = crate::domain::now();
         let mark = HashMap::from([
             (PK.to_owned(), s(pk.clone())),
             (SK.to_owned(), s(sk.clone())),
             ("sent".to_owned(), AttributeValue::Bool(false)),
+            ("claimed_at".to_owned(), timestamp(now)),
         ]);
         let items = vec![
             self.put(mark, "attribute_not_exists(PK)", Vec::new()),
@@ -235,8 +268,13 @@ impl Store {
         if self.transact(items).await?.is_none() {
             return Ok(Notification::Claimed);
         }
-        let sent = self.get_one::<NotifiedMark>(pk, &sk).await?.is_some_and(|mark| mark.sent);
-        Ok(if sent { Notification::Sent } else { Notification::Unsent })
+        Ok(match self.get_one::<NotifiedMark>(pk, &sk).await? {
+            Some(mark) if mark.sent => Notification::Sent,
+            Some(mark) if mark.claimed_at.is_some_and(|at| now - at < NOTIFICATION_CLAIM_TIMEOUT) => {
+                Notification::InFlight
+            }
+            _ => Notification::Unsent,
+        })
     }
 
     pub async fn mark_notified(&self, tenant: Uuid, cancellation: Uuid, customer: &str) -> Result<(), StoreError> {
@@ -253,29 +291,28 @@ impl Store {
             .map_err(classify)
     }
 
-    /// Marks the cancellation finished once every enqueued order is settled. Conditional on the
-    /// counts read, so a late duplicate cannot finish it with stale numbers.
+    /// Marks the cancellation finished once every enqueued order is settled, and takes it off
+    /// the resumer's list. Conditional on the counts read, so a late duplicate cannot finish it
+    /// with stale numbers.
     pub async fn complete_cancellation(&self, tenant: Uuid, read: &Cancellation) -> Result<bool, StoreError> {
         let status = if read.refunds_failed > 0 {
             CancellationStatus::CompletedWithFailures
         } else {
             CancellationStatus::Completed
         };
-        let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(keys::event_pk(tenant, read.event_id)))
             .key(SK, s(CANCELLATION_SK))
-            .update_expression("SET #status = :final, completed_at = :now")
+            .update_expression(format!("SET #status = :final, completed_at = :now REMOVE {GSI3PK}, {GSI3SK}"))
             .condition_expression(
                 "#status = :in_progress AND fanout_done = :yes AND orders_settled = orders_total AND refunds_failed = :failed",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":final", s(status))
-            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":final", s(status_text(status)))
+            .expression_attribute_values(":now", timestamp(crate::domain::now()))
             .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":failed", n(read.refunds_failed))
@@ -284,28 +321,50 @@ impl Store {
         super::applied(result)
     }
 
-    fn count_on_cancellation(
+    /// A finished cancellation whose last failed refund later succeeded (a redriven message)
+    /// reads `COMPLETED`.
+    pub async fn clear_failures(&self, tenant: Uuid, event: Uuid) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::event_pk(tenant, event)))
+            .key(SK, s(CANCELLATION_SK))
+            .update_expression("SET #status = :completed")
+            .condition_expression("#status = :with_failures AND refunds_failed = :zero")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s(status_text(CancellationStatus::Completed)))
+            .expression_attribute_values(":with_failures", s(status_text(CancellationStatus::CompletedWithFailures)))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        super::applied(result)
+    }
+
+    /// `ADD` signed `counters` on the cancellation, which must be `cancellation`, and note the progress.
+    pub(super) fn count_on_cancellation(
         &self,
         tenant: Uuid,
         event: Uuid,
         cancellation: Uuid,
-        counters: &[(&str, u64)],
+        counters: &[(&str, i64)],
     ) -> TransactWriteItem {
         let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(keys::event_pk(tenant, event)))
             .key(SK, s(CANCELLATION_SK))
-            .update_expression(format!("ADD {}", adds.join(", ")))
+            .update_expression(format!("SET progress_at = :now ADD {}", adds.join(", ")))
             .condition_expression("id = :cancellation")
-            .expression_attribute_values(":cancellation", s(cancellation.to_string()));
+            .expression_attribute_values(":cancellation", s(cancellation.to_string()))
+            .expression_attribute_values(":now", timestamp(crate::domain::now()));
         for (name, value) in counters {
-            update = update.expression_attribute_values(format!(":{name}"), n(*value));
+            update = update.expression_attribute_values(format!(":{name}"), AttributeValue::N(value.to_string()));
         }
         TransactWriteItem::builder().update(update.build().expect("key and expression are set")).build()
     }
 }
 
-fn order_status(status: OrderStatus) -> String {
+fn status_text(status: CancellationStatus) -> String {
     serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

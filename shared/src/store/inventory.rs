@@ -16,6 +16,18 @@ use crate::domain::event::{Event, EventStatus};
 use crate::domain::reservation::{MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationStatus};
 use crate::domain::ticket_type::TicketType;
 
+/// How a confirm ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    /// The hold is no longer held and live: the caller re-reads it to say why.
+    HoldChanged,
+    /// The event was cancelled before this could commit.
+    EventCancelled,
+    /// The payment already confirmed another reservation.
+    PaymentUsed,
+}
+
 /// Why a hold could not be placed.
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
@@ -155,7 +167,8 @@ impl Store {
         items.push(TransactWriteItem::builder().update(per_event).build());
         items.push(self.put(reservation_item(tenant, hold)?, "attribute_not_exists(PK)", Vec::new()));
 
-        match self.transact(items).await? {
+        let operation = format!("hold:{}", hold.id);
+        match self.transact_as(items, Some(&operation)).await? {
             None => Ok(()),
             Some(failed) if failed[..lines].iter().any(|f| *f) => {
                 Err(HoldError::Lines(failed[..lines].iter().enumerate().filter(|(_, f)| **f).map(|(i, _)| i).collect()))
@@ -235,14 +248,9 @@ impl Store {
         let reservation = reservation.condition_expression(condition).build().expect("key and expression are set");
         let mut items = vec![TransactWriteItem::builder().update(reservation).build()];
         for line in &hold.items {
-            items.push(self.move_tickets(
-                tenant,
-                hold.event_id,
-                line.ticket_type_id,
-                line.quantity(),
-                "available",
-                "reserved",
-            ));
+            let release =
+                self.move_tickets(tenant, hold.event_id, line.ticket_type_id, line.quantity(), "available", "reserved");
+            items.push(release.anyway());
         }
         items.push(self.count_holds(tenant, &hold.customer_id, -1));
         let per_event = Update::builder()
@@ -257,15 +265,17 @@ impl Store {
         Ok(self.transact(items).await?.is_none())
     }
 
-    /// Turns a live hold into an order: the hold must still be `HELD` and unexpired at commit
-    /// time. `Ok(false)` when it was not; the caller re-reads to say why.
+    /// Turns a live hold into an order, in one transaction: the hold must still be `HELD` and
+    /// unexpired, no ticket type may be cancelled, and the payment must not have paid for
+    /// anything else. The order goes into the event's order log too, which the cancellation's
+    /// fan-out reads.
     pub async fn confirm_hold(
         &self,
         tenant: Uuid,
         hold: &Reservation,
         order: &Order,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ConfirmOutcome, StoreError> {
         let reservation = Update::builder()
             .table_name(&self.table)
             .key(PK, s(keys::reservation_pk(tenant, hold.id)))
@@ -281,15 +291,11 @@ impl Store {
             .expect("key and expression are set");
         let mut items = vec![TransactWriteItem::builder().update(reservation).build()];
         for line in &hold.items {
-            items.push(self.move_tickets(
-                tenant,
-                hold.event_id,
-                line.ticket_type_id,
-                line.quantity(),
-                "sold",
-                "reserved",
-            ));
+            let sold_line =
+                self.move_tickets(tenant, hold.event_id, line.ticket_type_id, line.quantity(), "sold", "reserved");
+            items.push(sold_line.unless_cancelled());
         }
+        let lines = hold.items.len();
         let sort = format!("{}#{}", keys::start_prefix(order.created_at), order.id);
         let mut order_item = to_item(order)?;
         for (name, value) in [
@@ -302,10 +308,32 @@ impl Store {
         ] {
             order_item.insert(name.to_owned(), s(value));
         }
-        let put = self.put(order_item, "attribute_not_exists(PK)", Vec::new());
-        items.push(put);
+        items.push(self.put(order_item, "attribute_not_exists(PK)", Vec::new()));
+        let log_entry = HashMap::from([
+            (PK.to_owned(), s(keys::order_log_pk(tenant, order.event_id))),
+            (SK.to_owned(), s(keys::order_log_sk(order.id))),
+            ("order_id".to_owned(), s(order.id.to_string())),
+        ]);
+        items.push(self.put(log_entry, "attribute_not_exists(PK)", Vec::new()));
+        let claim = HashMap::from([
+            (PK.to_owned(), s(keys::payment_claim_pk(&order.payment_reference))),
+            (SK.to_owned(), s(keys::PAYMENT_CLAIM_SK)),
+            ("tenant_id".to_owned(), s(tenant.to_string())),
+            ("reservation_id".to_owned(), s(hold.id.to_string())),
+            ("order_id".to_owned(), s(order.id.to_string())),
+        ]);
+        let claim_index = items.len();
+        items.push(self.put(claim, "attribute_not_exists(PK)", Vec::new()));
         items.push(self.count_holds(tenant, &hold.customer_id, -1));
-        Ok(self.transact(items).await?.is_none())
+        let operation = format!("confirm:{}", order.id);
+        Ok(match self.transact_as(items, Some(&operation)).await? {
+            None => ConfirmOutcome::Confirmed,
+            // The hold first: a second confirm of a confirmed hold fails the claim too.
+            Some(failed) if failed[0] => ConfirmOutcome::HoldChanged,
+            Some(failed) if failed[claim_index] => ConfirmOutcome::PaymentUsed,
+            Some(failed) if failed[1..=lines].iter().any(|f| *f) => ConfirmOutcome::EventCancelled,
+            Some(_) => ConfirmOutcome::HoldChanged,
+        })
     }
 
     /// `SET to = to + q, from = from - q` on one ticket type.
@@ -317,17 +345,14 @@ impl Store {
         quantity: u32,
         to: &str,
         from: &str,
-    ) -> TransactWriteItem {
+    ) -> TicketMove {
         let update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(keys::event_pk(tenant, event)))
             .key(SK, s(keys::ticket_type_sk(ticket_type)))
             .update_expression(format!("SET {to} = {to} + :q, {from} = {from} - :q"))
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":q", n(u64::from(quantity)))
-            .build()
-            .expect("key and expression are set");
-        TransactWriteItem::builder().update(update).build()
+            .expression_attribute_values(":q", n(u64::from(quantity)));
+        TicketMove(update)
     }
 
     /// Holds whose expiry has passed, oldest first, across tenants (for the sweep).
@@ -471,6 +496,26 @@ impl Store {
             check = check.expression_attribute_values(":open", AttributeValue::Bool(true));
         }
         TransactWriteItem::builder().condition_check(check.build().expect("key and expression are set")).build()
+    }
+}
+
+/// A ticket-type counter move, before its condition is chosen.
+struct TicketMove(aws_sdk_dynamodb::types::builders::UpdateBuilder);
+
+impl TicketMove {
+    fn build(self, condition: &str) -> TransactWriteItem {
+        let update = self.0.condition_expression(condition).build().expect("key and expression are set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Any existing ticket type (returning tickets works on a cancelled event too).
+    fn anyway(self) -> TransactWriteItem {
+        self.build("attribute_exists(PK)")
+    }
+
+    /// Only while the event is not cancelled: what makes "no sale after the cancel" hold.
+    fn unless_cancelled(self) -> TransactWriteItem {
+        self.build("attribute_exists(PK) AND attribute_not_exists(cancelled)")
     }
 }
 

@@ -80,6 +80,26 @@ pub fn event_orders_pk(tenant: Uuid, event: Uuid) -> String {
     format!("T#{tenant}#EVENT#{event}#ORDERS")
 }
 
+/// Base table: one event's orders, written in the transaction that confirms each, so a
+/// strongly consistent query finds every order committed before it (the fan-out's source).
+pub fn order_log_pk(tenant: Uuid, event: Uuid) -> String {
+    format!("T#{tenant}#EVENT#{event}#ORDERLOG")
+}
+
+pub fn order_log_sk(order: Uuid) -> String {
+    format!("ORDER#{order}")
+}
+
+/// GSI3: the cancellations still in progress, across tenants, for the resumer.
+pub const ACTIVE_CANCELLATIONS: &str = "CANCELLATIONS#ACTIVE";
+
+/// Base table: the one reservation a payment at the provider has paid for.
+pub fn payment_claim_pk(payment_reference: &str) -> String {
+    format!("PAYMENT#{}", key_part(payment_reference))
+}
+
+pub const PAYMENT_CLAIM_SK: &str = "CLAIM";
+
 /// GSI1 for reservations: one event's holds while they are `HELD` (to void them on cancel).
 pub fn event_holds_pk(tenant: Uuid, event: Uuid) -> String {
     format!("T#{tenant}#EVENT#{event}#HOLDS")

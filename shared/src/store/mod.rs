@@ -6,6 +6,7 @@ pub mod cancellation;
 pub mod idempotency;
 pub mod inventory;
 pub mod keys;
+pub mod refunds;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -475,10 +476,34 @@ impl Store {
     /// Conflicts with concurrent transactions are retried, since they say nothing about our
     /// conditions.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>, StoreError> {
+        self.transact_as(items, None).await
+    }
+
+    /// As [`Self::transact`], with a `ClientRequestToken` derived from `operation`: a key naming
+    /// this one logical write and every parameter that can differ between two writes under that
+    /// name (the new hold's id; the cancellation and the event version it was checked against).
+    /// When the same write is sent again within DynamoDB's ten-minute window (the SDK retrying a
+    /// commit whose answer was lost, or a redelivered message repeating a committed step),
+    /// DynamoDB recognises it and reports success instead of judging its conditions again
+    /// against its own result. (Without an explicit token the SDK makes a random one per call,
+    /// which covers only its own retries.) Our own retries after a cancelled attempt get a new
+    /// token: that attempt wrote nothing.
+    async fn transact_as(
+        &self,
+        items: Vec<TransactWriteItem>,
+        operation: Option<&str>,
+    ) -> Result<Option<Vec<bool>>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let token = operation.map(|op| request_token(op, attempt));
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .set_client_request_token(token)
+                .send()
+                .await;
             let Err(error) = result else { return Ok(None) };
             if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
                 let codes: Vec<&str> =
@@ -495,6 +520,15 @@ impl Store {
             return Err(classify(error));
         }
     }
+}
+
+/// A `ClientRequestToken` (at most 36 characters) for attempt `attempt` of `operation`.
+fn request_token(operation: &str, attempt: u32) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(operation.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    format!("{}-{attempt}", Uuid::from_bytes(first).simple())
 }
 
 const LIVE_AT_VERSION: &str = "#version = :expected AND attribute_not_exists(deleted_at)";

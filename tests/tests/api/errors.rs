@@ -44,7 +44,7 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test]
 async fn internal_failures_say_nothing_about_internals() {
     let missing_table = "no-such-table-7f3a";
-    let tenant = Tenant::at(serve_with(stack().deps(missing_table, None)).await);
+    let tenant = Tenant::at(serve_with(stack().deps(missing_table, None)).await, stack().payments_url.clone());
     let reply = tenant.admin().get("/api/v1/venues").await;
     reply.assert_problem(500, "INTERNAL_ERROR");
     for secret in [missing_table, "ResourceNotFound", "DynamoDB", "dynamodb", "aws", "127.0.0.1"] {
@@ -60,7 +60,7 @@ async fn health_reports_an_unreachable_queue_service() {
     let stack = stack();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let deps = stack.deps(&stack.table, Some(&format!("http://127.0.0.1:{closed_port}")));
-    let reply = Tenant::at(serve_with(deps).await).with_header(None).get("/health").await;
+    let reply = Tenant::at(serve_with(deps).await, stack.payments_url.clone()).with_header(None).get("/health").await;
     assert_eq!(reply.status, 503, "{}", reply.text);
     assert_eq!(reply.body["status"], "unavailable");
     assert_eq!(reply.body["checks"], json!({ "dynamodb": "ok", "sqs": "unavailable" }));

@@ -88,9 +88,9 @@ async fn an_expired_hold_is_never_sold_and_expires_once() {
     let before_cleanup = capacity(&tenant.organizer(), &event).await;
     assert_eq!((before_cleanup["reserved"].as_u64(), before_cleanup["sold"].as_u64()), (Some(2), Some(0)));
 
-    let first = Job::SweepHolds.handle(&deps, json!({})).await.unwrap();
+    let first = Job::SweepHolds.handle(&deps, json!({}), crate::harness::deadline()).await.unwrap();
     assert_eq!(first["expired"], 1);
-    let second = Job::SweepHolds.handle(&deps, json!({})).await.unwrap();
+    let second = Job::SweepHolds.handle(&deps, json!({}), crate::harness::deadline()).await.unwrap();
     assert_eq!(second["expired"], 0, "expiring twice changes nothing");
     let after = capacity(&tenant.organizer(), &event).await;
     assert_eq!(
@@ -123,13 +123,13 @@ async fn a_poisoned_message_fails_alone_and_a_duplicate_delivery_returns_nothing
         json!({ "tenant_id": tenant.id, "reservation_id": hold["id"], "expires_at": hold["expires_at"] }).to_string();
     let batch =
         json!({ "Records": [sqs_record("m-1", &due), sqs_record("m-poison", "{not json"), sqs_record("m-2", &due)] });
-    let response = Job::ExpireHolds.handle(&deps, batch.clone()).await.unwrap();
+    let response = Job::ExpireHolds.handle(&deps, batch.clone(), crate::harness::deadline()).await.unwrap();
     assert_eq!(
         response["batchItemFailures"],
         json!([{ "itemIdentifier": "m-poison" }]),
         "only the poisoned message is retried"
     );
-    let again = Job::ExpireHolds.handle(&deps, batch).await.unwrap();
+    let again = Job::ExpireHolds.handle(&deps, batch, crate::harness::deadline()).await.unwrap();
     assert_eq!(again["batchItemFailures"], json!([{ "itemIdentifier": "m-poison" }]));
     let counts = capacity(&tenant.organizer(), &event).await;
     assert_eq!(

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 pub struct Stack {
     pub base_url: String,
+    pub payments_url: String,
     pub table: String,
     pub emulators: Emulators,
 }
@@ -54,15 +55,16 @@ pub fn stack() -> &'static Stack {
                     settings: fast_workers(),
                     extra: Vec::new(),
                 };
-                let deps = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await.deps;
+                let provisioned = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await;
+                let deps = provisioned.deps;
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                sender.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+                sender.send((format!("http://{}", listener.local_addr().unwrap()), provisioned.payments_url)).unwrap();
                 let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
                 gateway.serve(listener).await.unwrap();
             });
         });
-        let base_url = receiver.recv().expect("the gateway starts");
-        Stack { base_url, table, emulators }
+        let (base_url, payments_url) = receiver.recv().expect("the gateway starts");
+        Stack { base_url, payments_url, table, emulators }
     })
 }
 
@@ -134,7 +136,7 @@ pub async fn isolated_stack(options: StackOptions) -> (Tenant, Provisioned) {
     let provisioned =
         provision(&stack.emulators.dynamodb.endpoint(), &stack.emulators.sqs.endpoint(), &table, options).await;
     let url = serve_with(Arc::clone(&provisioned.deps)).await;
-    (Tenant::at(url), provisioned)
+    (Tenant::at(url, provisioned.payments_url.clone()), provisioned)
 }
 
 impl Stack {
@@ -162,16 +164,18 @@ pub async fn serve_with(deps: Arc<Deps>) -> String {
 pub struct Tenant {
     pub id: Uuid,
     base_url: String,
+    payments_url: String,
     http: reqwest::Client,
 }
 
 impl Tenant {
     pub fn new() -> Self {
-        Self::at(stack().base_url.clone())
+        Self::at(stack().base_url.clone(), stack().payments_url.clone())
     }
 
-    pub fn at(base_url: String) -> Self {
-        Self { id: Uuid::now_v7(), base_url, http: reqwest::Client::new() }
+    /// A tenant on the gateway at `base_url`, paying at the fake provider at `payments_url`.
+    pub fn at(base_url: String, payments_url: String) -> Self {
+        Self { id: Uuid::now_v7(), base_url, payments_url, http: reqwest::Client::new() }
     }
 
     pub fn token(&self, role: &str, sub: &str) -> String {
@@ -195,13 +199,20 @@ impl Tenant {
     }
 
     pub fn with_header(&self, authorization: Option<String>) -> Client {
-        Client { base_url: self.base_url.clone(), http: self.http.clone(), authorization, idempotency: KeyMode::Fresh }
+        Client {
+            base_url: self.base_url.clone(),
+            payments_url: self.payments_url.clone(),
+            http: self.http.clone(),
+            authorization,
+            idempotency: KeyMode::Fresh,
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct Client {
     base_url: String,
+    pub payments_url: String,
     http: reqwest::Client,
     authorization: Option<String>,
     idempotency: KeyMode,
@@ -293,6 +304,25 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// Pays `amount` in `currency` at the fake provider, as a buyer's browser would with
+    /// Stripe, optionally for one reservation; returns the payment intent's id.
+    pub async fn pay(&self, amount: u64, currency: &str, reservation: Option<&str>) -> String {
+        pay(&self.http, &self.payments_url, amount, currency, reservation).await
+    }
+
+    /// Pays a hold's total (for that hold) and confirms it with the payment.
+    pub async fn pay_and_confirm(&self, hold: &Value) -> Reply {
+        let total = hold["total"].as_u64().expect("a hold has a total");
+        let currency = hold["currency"].as_str().expect("a hold has a currency");
+        let payment = self.pay(total, currency, Some(id(hold))).await;
+        self.confirm(hold, &payment).await
+    }
+
+    /// Confirms a hold with the given payment reference.
+    pub async fn confirm(&self, hold: &Value, payment: &str) -> Reply {
+        self.post(&format!("/api/v1/reservations/{}/confirm", id(hold)), &json!({ "payment_reference": payment })).await
+    }
+
     /// Creates a venue and returns it; panics with the reply if that fails.
     pub async fn venue(&self, capacity: u32) -> Value {
         let reply = self
@@ -325,6 +355,44 @@ pub fn event_body(venue: &Value, name: &str, days: i64, extra: Value) -> Value {
         body.extend(extra);
     }
     body
+}
+
+/// Creates a payment intent at the fake provider (any `sk_test_` key is accepted).
+pub async fn pay(
+    http: &reqwest::Client,
+    payments_url: &str,
+    amount: u64,
+    currency: &str,
+    reservation: Option<&str>,
+) -> String {
+    let mut form = vec![("amount", amount.to_string()), ("currency", currency.to_ascii_lowercase())];
+    if let Some(reservation) = reservation {
+        form.push(("metadata[reservation_id]", reservation.to_owned()));
+    }
+    let reply = http
+        .post(format!("{payments_url}/v1/payment_intents"))
+        .bearer_auth("sk_test_integration_tests")
+        .form(&form)
+        .send()
+        .await
+        .expect("the fake provider answers");
+    assert_eq!(reply.status(), 200);
+    let intent: Value = reply.json().await.unwrap();
+    intent["id"].as_str().unwrap().to_owned()
+}
+
+/// DynamoDB Local runs on the same two cores as every test, and the local runner cuts each
+/// function off at its template timeout as Lambda does: the few tests that load the emulator
+/// hard (hundreds of concurrent buyers, thousands of holds) take turns, so the light ones
+/// around them keep answering in time.
+pub async fn heavy_test() -> tokio::sync::SemaphorePermit<'static> {
+    static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    HEAVY.acquire().await.expect("never closed")
+}
+
+/// A job's deadline as Lambda would give it to a 30-second function.
+pub fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(30)
 }
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {

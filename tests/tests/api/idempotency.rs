@@ -115,9 +115,10 @@ async fn holds_and_purchases_require_a_well_formed_key() {
         .await
         .assert_problem(400, "VALIDATION_ERROR");
     let paid = tenant.customer().with_idempotency_key("pay-1");
-    let order = paid.post(&confirm, &json!({ "payment_reference": "pi" })).await;
+    let payment = paid.pay(hold["total"].as_u64().unwrap(), "USD", None).await;
+    let order = paid.post(&confirm, &json!({ "payment_reference": payment })).await;
     assert_eq!(order.status, 201, "{}", order.text);
-    let retried = paid.post(&confirm, &json!({ "payment_reference": "pi" })).await;
+    let retried = paid.post(&confirm, &json!({ "payment_reference": payment })).await;
     assert_eq!((retried.status, &retried.text), (201, &order.text), "a retried purchase returns the same order");
     assert_eq!(capacity(&organizer, &event).await["sold"], 1);
     assert_eq!(

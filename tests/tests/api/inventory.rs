@@ -239,7 +239,7 @@ async fn confirming_turns_a_hold_into_an_order_once() {
         .assert_problem(404, "NOT_FOUND");
     organizer.post(&confirm, &json!({ "payment_reference": "pi_x" })).await.assert_problem(403, "FORBIDDEN");
     buyer.post(&confirm, &json!({ "payment_reference": "" })).await.assert_problem(400, "VALIDATION_ERROR");
-    let reply = buyer.post(&confirm, &json!({ "payment_reference": "pi_123" })).await;
+    let reply = buyer.pay_and_confirm(&hold).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let order = &reply.body["order"];
     assert_eq!(
@@ -369,7 +369,7 @@ async fn ticket_type_changes_respect_what_is_sold() {
     let buyer = tenant.customer();
     let hold = reserve(&buyer, &event, &[(&types[0], 5)]).await.body["reservation"].clone();
     assert_eq!(hold["items"][0]["unit_price"], 1200);
-    buyer.post(&format!("/api/v1/reservations/{}/confirm", id(&hold)), &json!({ "payment_reference": "pi" })).await;
+    assert_eq!(buyer.pay_and_confirm(&hold).await.status, 201);
     organizer.put(&path, &json!({ "price": 1500 })).await.assert_problem(409, "TICKETS_SOLD");
     organizer.put(&path, &json!({ "quantity": 4 })).await.assert_problem(409, "CAPACITY_EXCEEDED");
     organizer.put(&path, &json!({ "quantity": 101 })).await.assert_problem(409, "CAPACITY_EXCEEDED");

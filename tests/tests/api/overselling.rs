@@ -34,6 +34,7 @@ fn tally(replies: &[Reply]) -> (usize, usize) {
 
 #[tokio::test]
 async fn two_hundred_buyers_for_fifty_tickets_get_exactly_fifty_holds() {
+    let _turn = crate::harness::heavy_test().await;
     let tenant = Tenant::new();
     let organizer = tenant.organizer();
     let (event, types) = event_on_sale(&organizer, 50, &[("General", 5000, 50, json!({}))]).await;
@@ -52,6 +53,7 @@ async fn two_hundred_buyers_for_fifty_tickets_get_exactly_fifty_holds() {
 
 #[tokio::test]
 async fn multi_line_holds_across_two_types_never_oversell_either() {
+    let _turn = crate::harness::heavy_test().await;
     let tenant = Tenant::new();
     let organizer = tenant.organizer();
     let (event, types) =

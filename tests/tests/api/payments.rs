@@ -1,10 +1,12 @@
-//! The payment client against the fake provider: idempotent refunds, retries on 5xx only.
+//! The payment client against the fake provider: payments read back, idempotent refunds,
+//! retries on 5xx only and never past the caller's deadline, and refund statuses honoured.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::payments::{PaymentClient, PaymentError, PaymentSettings};
+use shared::payments::{PaymentClient, PaymentError, PaymentSettings, RefundOutcome};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 async fn fake_provider() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -24,6 +26,10 @@ fn client(base_url: &str, timeout: Duration) -> PaymentClient {
     .unwrap()
 }
 
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
 async fn configure(base_url: &str, config: Value) {
     let reply = reqwest::Client::new().post(format!("{base_url}/_fake/config")).json(&config).send().await.unwrap();
     assert_eq!(reply.status(), 200);
@@ -34,56 +40,109 @@ async fn recorded(base_url: &str) -> Vec<Value> {
     body["refunds"].as_array().unwrap().clone()
 }
 
+async fn paid(base_url: &str, amount: u64) -> String {
+    crate::harness::pay(&reqwest::Client::new(), base_url, amount, "USD", Some("r-1")).await
+}
+
+#[tokio::test]
+async fn a_payment_reads_back_as_the_provider_keeps_it() {
+    let url = fake_provider().await;
+    let payments = client(&url, Duration::from_secs(2));
+    let intent = paid(&url, 4200).await;
+    let read = payments.payment_intent(&intent, soon()).await.unwrap().unwrap();
+    assert_eq!((read.status.as_str(), read.amount, read.currency.as_str()), ("succeeded", 4200, "usd"));
+    assert_eq!(read.metadata.get("reservation_id").map(String::as_str), Some("r-1"));
+    assert_eq!(payments.payment_intent("pi_never_paid", soon()).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_refund_retried_with_its_key_is_the_same_refund() {
     let url = fake_provider().await;
     let payments = client(&url, Duration::from_secs(2));
-    let first = payments.refund("pi_1", 1250, "cancel-a-order-1").await.unwrap();
-    let again = payments.refund("pi_1", 1250, "cancel-a-order-1").await.unwrap();
+    let intent = paid(&url, 1250).await;
+    let first = payments.refund(&intent, 1250, "cancel-a-order-1", soon()).await.unwrap();
+    let again = payments.refund(&intent, 1250, "cancel-a-order-1", soon()).await.unwrap();
     assert_eq!(first, again);
-    assert_eq!(first.amount, 1250);
+    assert_eq!((first.amount, first.outcome()), (1250, RefundOutcome::Succeeded));
     let refunds = recorded(&url).await;
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["idempotency_key"], "cancel-a-order-1");
     assert!(matches!(
-        payments.refund("pi_1", 999, "cancel-a-order-1").await,
+        payments.refund(&intent, 999, "cancel-a-order-1", soon()).await,
         Err(PaymentError::Refused { status: 400, .. })
     ));
+}
+
+#[tokio::test]
+async fn the_provider_refuses_unknown_payments_and_more_than_was_paid() {
+    let url = fake_provider().await;
+    let payments = client(&url, Duration::from_secs(2));
+    let unknown = payments.refund("pi_never_paid", 100, "k-1", soon()).await;
+    assert!(matches!(unknown, Err(PaymentError::Refused { status: 400, .. })), "{unknown:?}");
+    let intent = paid(&url, 1000).await;
+    assert!(payments.refund(&intent, 600, "k-2", soon()).await.is_ok());
+    let too_much = payments.refund(&intent, 401, "k-3", soon()).await;
+    assert!(matches!(too_much, Err(PaymentError::Refused { status: 400, .. })), "{too_much:?}");
+    assert!(payments.refund(&intent, 400, "k-4", soon()).await.is_ok());
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_and_refusals_are_not() {
     let url = fake_provider().await;
     let payments = client(&url, Duration::from_secs(2));
+    let (good, bad) = (paid(&url, 100).await, paid(&url, 100).await);
     configure(&url, json!({ "failure_rate": 1.0 })).await;
-    assert!(matches!(payments.refund("pi_2", 100, "k-2").await, Err(PaymentError::Unavailable(_))));
-    configure(&url, json!({ "fail_payment_intents": ["pi_bad"] })).await;
-    let refused = payments.refund("pi_bad", 100, "k-3").await;
+    assert!(matches!(payments.refund(&good, 100, "k-2", soon()).await, Err(PaymentError::Unavailable(_))));
+    assert!(matches!(payments.payment_intent(&good, soon()).await, Err(PaymentError::Unavailable(_))));
+    configure(&url, json!({ "fail_payment_intents": [bad] })).await;
+    let refused = payments.refund(&bad, 100, "k-3", soon()).await;
     assert!(matches!(refused, Err(PaymentError::Refused { status: 400, .. })), "{refused:?}");
-    assert!(payments.refund("pi_2", 100, "k-2").await.is_ok(), "a failed attempt is not remembered");
+    assert!(payments.refund(&good, 100, "k-2", soon()).await.is_ok(), "a failed attempt is not remembered");
     assert_eq!(recorded(&url).await.len(), 1);
 }
 
 #[tokio::test]
-async fn a_slow_provider_times_out() {
+async fn a_slow_provider_times_out_and_retries_stop_at_the_deadline() {
     let url = fake_provider().await;
+    let intent = paid(&url, 100).await;
     configure(&url, json!({ "latency_ms": 600 })).await;
     let impatient = client(&url, Duration::from_millis(150));
-    assert!(matches!(impatient.refund("pi_3", 100, "k-4").await, Err(PaymentError::Unavailable(_))));
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(400);
+    assert!(matches!(impatient.refund(&intent, 100, "k-4", deadline).await, Err(PaymentError::Unavailable(_))));
+    assert!(started.elapsed() < Duration::from_millis(550), "{:?}: retries ran past the deadline", started.elapsed());
     let patient = client(&url, Duration::from_secs(3));
-    assert!(patient.refund("pi_3", 100, "k-4").await.is_ok());
+    assert!(patient.refund(&intent, 100, "k-4", soon()).await.is_ok());
 }
 
 #[tokio::test]
-async fn the_fake_wants_a_key_and_sane_parameters() {
+async fn a_pending_refund_is_not_a_refund_until_the_provider_says_so() {
+    let url = fake_provider().await;
+    let payments = client(&url, Duration::from_secs(2));
+    let intent = paid(&url, 500).await;
+    configure(&url, json!({ "refund_status": "pending" })).await;
+    let pending = payments.refund(&intent, 500, "k-5", soon()).await.unwrap();
+    assert_eq!(pending.outcome(), RefundOutcome::Pending);
+    configure(&url, json!({ "refund_status": "succeeded" })).await;
+    let settled = payments.refund(&intent, 500, "k-5", soon()).await.unwrap();
+    assert_eq!((settled.outcome(), settled.id), (RefundOutcome::Succeeded, pending.id));
+    let failing = paid(&url, 500).await;
+    configure(&url, json!({ "refund_status": "failed" })).await;
+    assert_eq!(payments.refund(&failing, 500, "k-6", soon()).await.unwrap().outcome(), RefundOutcome::Failed);
+}
+
+#[tokio::test]
+async fn the_fake_wants_a_test_key_and_sane_parameters() {
     let url = fake_provider().await;
     let http = reqwest::Client::new();
     let no_key =
         http.post(format!("{url}/v1/refunds")).form(&[("payment_intent", "pi"), ("amount", "1")]).send().await.unwrap();
     assert_eq!(no_key.status(), 401);
+    let live_key = http.get(format!("{url}/v1/payment_intents/pi")).bearer_auth("sk_live_x").send().await.unwrap();
+    assert_eq!(live_key.status(), 401);
     let bad = http
         .post(format!("{url}/v1/refunds"))
-        .bearer_auth("sk")
+        .bearer_auth("sk_test_x")
         .form(&[("payment_intent", "pi"), ("amount", "-1")])
         .send()
         .await

@@ -1,0 +1,6 @@
+//! Restarts cancellations that stopped making progress: see `shared::api::fanout` for the job.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve_job(shared::api::Job::ResumeCancellations).await
+}

@@ -1,0 +1,321 @@
+//! The refund queue's consumer: one order's refund per message.
+//!
+//! A message names what to refund, never how much: a single refund by the id of the record the
+//! API accepted on the order, or a cancellation's refund by the cancellation, whose amount is
+//! computed here from the order as it stands when the refund starts (what the policy promises
+//! minus what the buyer already has). Every step is a conditional write on the order, so
+//! duplicates, redeliveries, redrives and crashes at any point never refund twice, and each
+//! (cancellation, order) pair is settled and counted once.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::Deps;
+use super::cancellation::{JobError, finish_if_done, notify};
+use crate::domain::cancellation::{Cancellation, RefundPolicy};
+use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
+use crate::payments::{PaymentError, RefundOutcome};
+use crate::store::refunds::Settlement;
+
+/// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
+/// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+/// Time kept, after the provider's answer, to record the outcome in DynamoDB.
+pub const RECORDING_MARGIN: Duration = Duration::from_secs(3);
+/// A single refund's message goes out just before its record is written; a message that finds
+/// no record waits this long for it before it is dropped as a refund that was refused.
+const RECORD_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundMessage {
+    pub tenant_id: Uuid,
+    pub event_id: Uuid,
+    pub order_id: Uuid,
+    pub refund: RefundTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RefundTarget {
+    /// The cancellation's refund of this order (amount from its policy, when applied).
+    Cancellation(Uuid),
+    /// A refund accepted by `POST /orders/{id}/refund`, by its id.
+    Single(String),
+}
+
+/// The idempotency key (and record id) of a cancellation's refund of one order.
+pub fn cancellation_refund_id(cancellation: Uuid, order: Uuid) -> String {
+    format!("cancel-{cancellation}-{order}")
+}
+
+/// What SQS says about a delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub receives: u32,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl Delivery {
+    fn of(record: &SqsMessage) -> Self {
+        let attribute = |name: &str| record.attributes.get(name).and_then(|v| v.parse::<i64>().ok());
+        Self {
+            receives: attribute("ApproximateReceiveCount").and_then(|c| u32::try_from(c).ok()).unwrap_or(1),
+            sent_at: attribute("SentTimestamp").and_then(DateTime::from_timestamp_millis),
+        }
+    }
+
+    /// After this delivery fails, SQS moves the message to the dead-letter queue.
+    fn is_last(self) -> bool {
+        self.receives >= MAX_RECEIVES
+    }
+}
+
+/// The worst case of one message: one provider attempt and the writes around it.
+pub fn message_budget(deps: &Deps) -> Duration {
+    deps.payments.as_ref().map_or(Duration::ZERO, crate::payments::PaymentClient::attempt_timeout) + RECORDING_MARGIN
+}
+
+/// The refund queue's consumer. The batch's messages run side by side, each only if one
+/// worst-case provider call still fits before `deadline`; the rest are reported as failed
+/// (SQS redelivers them) rather than cut off by the timeout mid-way.
+pub async fn handle_batch(deps: &Deps, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let budget = message_budget(deps);
+    let work = event.records.iter().map(|record| async move {
+        let id = record.message_id.clone().unwrap_or_default();
+        if Instant::now() + budget > deadline {
+            tracing::warn!(message_id = %id, "no time left for this refund; SQS will redeliver it");
+            return Some(id);
+        }
+        let delivery = Delivery::of(record);
+        let result = match serde_json::from_str::<RefundMessage>(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => process(deps, &message, delivery, deadline).await,
+            Err(error) => Err(error.into()),
+        };
+        result.err().map(|error| {
+            tracing::warn!(%error, message_id = %id, receives = delivery.receives, "refund not finished; SQS will redeliver it");
+            id
+        })
+    });
+    let mut response = SqsBatchResponse::default();
+    for failed in futures_util::future::join_all(work).await.into_iter().flatten() {
+        response.add_failure(failed);
+    }
+    response
+}
+
+pub async fn process(
+    deps: &Deps,
+    message: &RefundMessage,
+    delivery: Delivery,
+    deadline: Instant,
+) -> Result<(), JobError> {
+    match &message.refund {
+        RefundTarget::Single(refund_id) => single(deps, message, refund_id, delivery, deadline).await,
+        RefundTarget::Cancellation(cancellation) => {
+            for_cancellation(deps, message, *cancellation, delivery, deadline).await
+        }
+    }
+}
+
+async fn single(
+    deps: &Deps,
+    message: &RefundMessage,
+    refund_id: &str,
+    delivery: Delivery,
+    deadline: Instant,
+) -> Result<(), JobError> {
+    let tenant = message.tenant_id;
+    let Some(order) = deps.store.get_order(tenant, message.order_id).await? else {
+        tracing::warn!(order = %message.order_id, "refund for an unknown order dropped");
+        return Ok(());
+    };
+    let Some(record) = order.refunds.get(refund_id).cloned() else {
+        let young = delivery.sent_at.is_none_or(|sent| crate::domain::now() - sent < RECORD_GRACE);
+        if young {
+            return Err(JobError::Failed("the refund is not recorded on the order yet".into()));
+        }
+        tracing::info!(refund = refund_id, "a refund that was never accepted dropped");
+        return Ok(());
+    };
+    if record.status != RefundStatus::Pending {
+        return Ok(()); // ended already
+    }
+    apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await
+}
+
+async fn for_cancellation(
+    deps: &Deps,
+    message: &RefundMessage,
+    cancellation_id: Uuid,
+    delivery: Delivery,
+    deadline: Instant,
+) -> Result<(), JobError> {
+    let tenant = message.tenant_id;
+    let Some(cancellation) = deps.store.get_cancellation(tenant, message.event_id).await? else { return Ok(()) };
+    if cancellation.id != cancellation_id {
+        return Ok(());
+    }
+    let my_id = cancellation_refund_id(cancellation.id, message.order_id);
+    // Each pass either finishes, or finishes another refund of the order that stood in the way.
+    for _ in 0..4 {
+        let Some(order) = deps.store.get_order(tenant, message.order_id).await? else { return Ok(()) };
+        if order.settled_by == Some(cancellation.id) && order.settled_outcome == Some(RefundStatus::Succeeded) {
+            return after_settling(deps, tenant, &cancellation, &order).await;
+        }
+        let settlement = Settlement {
+            cancellation: cancellation.id,
+            previously_failed: order.settled_by == Some(cancellation.id),
+            counts_as_refund: cancellation.refund_policy != RefundPolicy::None,
+        };
+        if let Some(busy) = order.pending_refund_id.clone() {
+            let record = order
+                .refunds
+                .get(&busy)
+                .cloned()
+                .ok_or_else(|| JobError::Failed("pending refund without a record".into()))?;
+            if busy == my_id {
+                let outcome =
+                    apply(deps, tenant, order.clone(), &record, Some(settlement), delivery.is_last(), deadline).await;
+                return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
+            }
+            // A single refund is at the provider: finish it first, so the amount owed is known.
+            apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await?;
+            continue;
+        }
+        let waiting = order.waiting_refunds().next().cloned();
+        if let Some(waiting) = waiting {
+            apply(deps, tenant, order, &waiting, None, delivery.is_last(), deadline).await?;
+            continue;
+        }
+        let owed = cancellation.still_owed(order.totals.total, order.refunded_amount);
+        if owed == 0 {
+            if settlement.previously_failed {
+                return Ok(()); // refunded meanwhile as far as the policy promises; counted already
+            }
+            if deps.store.settle_without_refund(tenant, &order, settlement).await? {
+                return after_settling(deps, tenant, &cancellation, &order).await;
+            }
+            continue;
+        }
+        let record = RefundRecord {
+            id: my_id.clone(),
+            amount: owed,
+            status: RefundStatus::Pending,
+            reason: cancellation.reason.clone(),
+            requested_by: cancellation.requested_by.clone(),
+            created_at: crate::domain::now(),
+            cancellation_id: Some(cancellation.id),
+        };
+        ensure_time_for_a_call(deps, deadline)?;
+        if deps.store.begin_cancellation_refund(tenant, &order, &record).await? {
+            // The write's conditions pin every amount, so the order now is the one read plus this refund.
+            let mut order = order;
+            order.pending_refund_id = Some(record.id.clone());
+            order.committed_amount += record.amount;
+            order.refunds.insert(record.id.clone(), record.clone());
+            let outcome =
+                apply(deps, tenant, order.clone(), &record, Some(settlement), delivery.is_last(), deadline).await;
+            return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
+        }
+    }
+    Err(JobError::Failed("the order kept changing; will retry".into()))
+}
+
+/// After a cancellation's own refund ran: the holder hears about it and the cancellation may
+/// be finished once the order is settled either way (refunded, or failed for the last time).
+async fn settled(
+    deps: &Deps,
+    tenant: Uuid,
+    cancellation: &Cancellation,
+    order: &Order,
+    outcome: Result<(), JobError>,
+    settlement: Settlement,
+    delivery: Delivery,
+) -> Result<(), JobError> {
+    if outcome.is_ok() || delivery.is_last() {
+        after_settling(deps, tenant, cancellation, order).await?;
+        if outcome.is_ok() && settlement.previously_failed {
+            // The refund that had failed for good succeeded now (a redrive): maybe no failure is left.
+            deps.store.clear_failures(tenant, cancellation.event_id).await?;
+        }
+    }
+    outcome
+}
+
+async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, order: &Order) -> Result<(), JobError> {
+    notify(deps, tenant, cancellation, order).await?;
+    finish_if_done(deps, tenant, cancellation.event_id).await
+}
+
+/// Runs one refund to its end: takes the order's refund slot (unless this refund holds it
+/// already), asks the provider with the refund's own idempotency key, and records the outcome.
+/// Only a definite refusal is recorded as a failure, and only on the last delivery; an answer
+/// that leaves the outcome open (5xx, a timeout, a concurrent call with the same key, `pending`)
+/// keeps the slot, so the next delivery asks again with the same key and learns what happened.
+async fn apply(
+    deps: &Deps,
+    tenant: Uuid,
+    order: Order,
+    record: &RefundRecord,
+    settlement: Option<Settlement>,
+    last: bool,
+    deadline: Instant,
+) -> Result<(), JobError> {
+    ensure_time_for_a_call(deps, deadline)?;
+    let order = if order.pending_refund_id.as_deref() == Some(record.id.as_str()) {
+        order
+    } else {
+        if !deps.store.begin_single_refund(tenant, &order, &record.id).await? {
+            return Err(JobError::Failed(format!("order {} is busy with another refund; will retry", order.id)));
+        }
+        // Read again with the slot held: the amounts cannot move until it is released.
+        deps.store.get_order(tenant, order.id).await?.ok_or_else(|| JobError::Failed("order vanished".into()))?
+    };
+    let payments = deps.payments.as_ref().ok_or_else(|| JobError::Failed("no payment provider configured".into()))?;
+    let call_deadline = deadline.checked_sub(RECORDING_MARGIN).unwrap_or(deadline);
+    let refusal = match payments.refund(&order.payment_reference, record.amount, &record.id, call_deadline).await {
+        Ok(refund) => match refund.outcome() {
+            RefundOutcome::Succeeded => {
+                if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement).await? {
+                    let now = deps.store.get_order(tenant, order.id).await?;
+                    let recorded = now.as_ref().and_then(|o| o.refunds.get(&record.id)).map(|r| r.status);
+                    if recorded != Some(RefundStatus::Succeeded) {
+                        // Cannot happen while only definite refusals end a refund as failed; if it
+                        // does, the money is back with the buyer and a person must correct the record.
+                        tracing::error!(order = %order.id, refund = %record.id, ?recorded, "refund paid at the provider but recorded otherwise");
+                    }
+                }
+                return Ok(());
+            }
+            RefundOutcome::Pending => {
+                return Err(JobError::Failed(format!("refund {} is pending at the provider", refund.id)));
+            }
+            RefundOutcome::Failed => format!("the provider reports refund {} as {}", refund.id, refund.status),
+        },
+        // 409: another call with this key is running at the provider; its outcome is not known yet.
+        Err(PaymentError::Refused { status, message }) if status != 409 => {
+            format!("the provider refused the refund ({status}): {message}")
+        }
+        Err(open) => return Err(JobError::Failed(format!("outcome unknown, will ask again: {open}"))),
+    };
+    if last {
+        deps.store.end_refund(tenant, &order, record, RefundStatus::Failed, settlement).await?;
+        tracing::error!(order = %order.id, refund = %record.id, reason = %refusal, "refund refused for the last time; the order reads REFUND_FAILED");
+    }
+    Err(JobError::Failed(refusal))
+}
+
+/// Nothing is started (no slot taken, nothing recorded) without time for one whole provider
+/// attempt and the writes after it.
+fn ensure_time_for_a_call(deps: &Deps, deadline: Instant) -> Result<(), JobError> {
+    if Instant::now() + message_budget(deps) > deadline {
+        return Err(JobError::Failed("no time left for a provider call; SQS redelivers it".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! An order's refunds. Each refund is a record in the order's `refunds` map; the order's
+//! `committed_amount` (refunded plus accepted-and-unfinished) never exceeds its total, and only
+//! the refund named by `pending_refund_id` may be at the provider, so one order's refunds are
+//! applied one at a time and each is applied once. A cancellation's refund settles the
+//! (cancellation, order) pair and moves the cancellation's counters in the same transaction.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
+use uuid::Uuid;
+
+use super::keys::{self, PK, SK};
+use super::{Store, StoreError, n, s};
+use crate::domain::reservation::{Order, OrderStatus, RefundRecord, RefundStatus};
+
+/// How the end of a cancellation's refund counts on the cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub cancellation: Uuid,
+    /// This order was settled as failed before (a redriven or repeated message is retrying it).
+    pub previously_failed: bool,
+    /// Whether a settlement without any refund counts as a refund that succeeded (the buyer
+    /// has what the policy promises) or only as settled (policy `none`).
+    pub counts_as_refund: bool,
+}
+
+impl Store {
+    /// Accepts a single refund of `record.amount`, reserving it on the order at once. `Ok(false)`
+    /// when the order cannot take it (not refundable, or more than what is left); an SDK retry
+    /// of a write that already landed is recognised and reported as accepted.
+    pub async fn request_refund(&self, tenant: Uuid, order: &Order, record: &RefundRecord) -> Result<bool, StoreError> {
+        let result = self
+            .order_update(tenant, order.id)
+            .update_expression("SET refunds.#refund = :record ADD committed_amount :amount")
+            .condition_expression(
+                "attribute_exists(PK) AND #status IN (:confirmed, :partial, :pending, :failed) AND committed_amount <= :most \
+                 AND attribute_not_exists(settled_by) AND attribute_not_exists(refunds.#refund)",
+            )
+            .expression_attribute_names("#refund", &record.id)
+            .expression_attribute_values(":record", to_attribute_value(record)?)
+            .expression_attribute_values(":amount", n(record.amount))
+            .expression_attribute_values(":most", n(order.totals.total.saturating_sub(record.amount)))
+            .expression_attribute_values(":confirmed", status(OrderStatus::Confirmed))
+            .expression_attribute_values(":partial", status(OrderStatus::PartiallyRefunded))
+            .expression_attribute_values(":pending", status(OrderStatus::RefundPending))
+            .expression_attribute_values(":failed", status(OrderStatus::RefundFailed))
+            .send()
+            .await;
+        if super::applied(result)? {
+            return Ok(true);
+        }
+        Ok(self.get_order(tenant, order.id).await?.is_some_and(|o| o.refunds.contains_key(&record.id)))
+    }
+
+    /// Takes the order's refund slot for an accepted single refund. `Ok(false)`: the slot is
+    /// taken, or the refund is no longer waiting.
+    pub async fn begin_single_refund(&self, tenant: Uuid, order: &Order, refund_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .order_update(tenant, order.id)
+            .update_expression("SET #status = :refunding, pending_refund_id = :refund")
+            .condition_expression(
+                "attribute_not_exists(pending_refund_id) AND refunds.#refund.#refund_status = :waiting",
+            )
+            .expression_attribute_names("#refund", refund_id)
+            .expression_attribute_names("#refund_status", "status")
+            .expression_attribute_values(":refunding", status(OrderStatus::RefundPending))
+            .expression_attribute_values(":refund", s(refund_id))
+            .expression_attribute_values(":waiting", s(RefundStatus::Pending.as_str()))
+            .send()
+            .await;
+        super::applied(result)
+    }
+
+    /// Takes the order's refund slot for a cancellation's refund of `record.amount`, which the
+    /// caller computed from the order as read: conditional on nothing having been refunded or
+    /// accepted since (so the amount is still right), on the slot being free and on the order
+    /// not being settled by the cancellation (or settled as failed, to try again).
+    pub async fn begin_cancellation_refund(
+        &self,
+        tenant: Uuid,
+        order: &Order,
+        record: &RefundRecord,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .order_update(tenant, order.id)
+            .update_expression(
+                "SET #status = :refunding, pending_refund_id = :refund, refunds.#refund = :record ADD committed_amount :amount",
+            )
+            .condition_expression(
+                "attribute_not_exists(pending_refund_id) AND refunded_amount = :refunded AND committed_amount = :refunded \
+                 AND committed_amount <= :most AND (attribute_not_exists(settled_by) OR settled_outcome = :failed)",
+            )
+            .expression_attribute_names("#refund", &record.id)
+            .expression_attribute_values(":refunding", status(OrderStatus::RefundPending))
+            .expression_attribute_values(":refund", s(&record.id))
+            .expression_attribute_values(":record", to_attribute_value(record)?)
+            .expression_attribute_values(":amount", n(record.amount))
+            .expression_attribute_values(":refunded", n(order.refunded_amount))
+            .expression_attribute_values(":most", n(order.totals.total.saturating_sub(record.amount)))
+            .expression_attribute_values(":failed", s(RefundStatus::Failed.as_str()))
+            .send()
+            .await;
+        super::applied(result)
+    }
+
+    /// Ends the refund in the order's slot as `Succeeded` or `Failed` and frees the slot; for a
+    /// cancellation's refund, settles the order and counts it, all in one transaction.
+    /// `order` is the order as read while the slot was held (its amounts cannot have moved).
+    /// `Ok(false)`: someone else ended it already.
+    pub async fn end_refund(
+        &self,
+        tenant: Uuid,
+        order: &Order,
+        refund: &RefundRecord,
+        outcome: RefundStatus,
+        settlement: Option<Settlement>,
+    ) -> Result<bool, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::order_pk(tenant, order.id)))
+            .key(SK, s(keys::ORDER_SK))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#refund", &refund.id)
+            .expression_attribute_names("#refund_status", "status")
+            .expression_attribute_values(":refund", s(&refund.id))
+            .expression_attribute_values(":outcome", s(outcome.as_str()));
+        let mut sets = vec!["refunds.#refund.#refund_status = :outcome", "#status = :order_status"];
+        let mut condition = "pending_refund_id = :refund".to_owned();
+        // A success adds to what was refunded; a failure gives back what it had promised.
+        let (order_status, add) = if outcome == RefundStatus::Succeeded {
+            update = update.expression_attribute_values(":amount", n(refund.amount));
+            (order.status_after_refund(refund.amount), "refunded_amount :amount")
+        } else {
+            update = update.expression_attribute_values(":minus", AttributeValue::N(format!("-{}", refund.amount)));
+            (OrderStatus::RefundFailed, "committed_amount :minus")
+        };
+        update = update.expression_attribute_values(":order_status", status(order_status));
+        if let Some(settlement) = settlement {
+            sets.extend(["settled_by = :cancellation", "settled_outcome = :outcome"]);
+            if settlement.previously_failed {
+                condition.push_str(" AND settled_outcome = :failed");
+                update = update.expression_attribute_values(":failed", s(RefundStatus::Failed.as_str()));
+            } else {
+                condition.push_str(" AND attribute_not_exists(settled_by)");
+            }
+            update = update.expression_attribute_values(":cancellation", s(settlement.cancellation.to_string()));
+        }
+        let update = update
+            .update_expression(format!("SET {} REMOVE pending_refund_id ADD {add}", sets.join(", ")))
+            .condition_expression(condition)
+            .build()
+            .expect("key and expression are set");
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(settlement) = settlement {
+            let amount = i64::try_from(refund.amount).unwrap_or(i64::MAX);
+            let counters: &[(&str, i64)] = match (outcome, settlement.previously_failed) {
+                (RefundStatus::Succeeded, false) => {
+                    &[("refunds_succeeded", 1), ("refunded_amount", amount), ("orders_settled", 1)]
+                }
+                (RefundStatus::Succeeded, true) => {
+                    &[("refunds_succeeded", 1), ("refunded_amount", amount), ("refunds_failed", -1)]
+                }
+                (_, false) => &[("refunds_failed", 1), ("orders_settled", 1)],
+                // Failed again: it is already counted as failed.
+                (_, true) => &[],
+            };
+            if !counters.is_empty() {
+                items.push(self.count_on_cancellation(tenant, order.event_id, settlement.cancellation, counters));
+            }
+        }
+        let again = settlement.is_some_and(|s| s.previously_failed);
+        let operation = format!("end-refund:{}:{}:{again}", refund.id, outcome.as_str());
+        Ok(self.transact_as(items, Some(&operation)).await?.is_none())
+    }
+
+    /// Settles an order that the cancellation owes nothing (policy `none`, or already refunded
+    /// as far as the policy promises), exactly once, conditional on the order being as read.
+    pub async fn settle_without_refund(
+        &self,
+        tenant: Uuid,
+        order: &Order,
+        settlement: Settlement,
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::order_pk(tenant, order.id)))
+            .key(SK, s(keys::ORDER_SK))
+            .update_expression("SET settled_by = :cancellation, settled_outcome = :succeeded")
+            .condition_expression(
+                "attribute_not_exists(settled_by) AND attribute_not_exists(pending_refund_id) \
+                 AND refunded_amount = :refunded AND committed_amount = :refunded",
+            )
+            .expression_attribute_values(":cancellation", s(settlement.cancellation.to_string()))
+            .expression_attribute_values(":succeeded", s(RefundStatus::Succeeded.as_str()))
+            .expression_attribute_values(":refunded", n(order.refunded_amount))
+            .build()
+            .expect("key and expression are set");
+        let counters: &[(&str, i64)] = if settlement.counts_as_refund {
+            &[("orders_settled", 1), ("refunds_succeeded", 1)]
+        } else {
+            &[("orders_settled", 1)]
+        };
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.count_on_cancellation(tenant, order.event_id, settlement.cancellation, counters),
+        ];
+        let operation = format!("settle:{}:{}:{}", settlement.cancellation, order.id, order.refunded_amount);
+        Ok(self.transact_as(items, Some(&operation)).await?.is_none())
+    }
+
+    fn order_update(
+        &self,
+        tenant: Uuid,
+        order: Uuid,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::order_pk(tenant, order)))
+            .key(SK, s(keys::ORDER_SK))
+            .expression_attribute_names("#status", "status")
+    }
+}
+
+fn status(status: OrderStatus) -> AttributeValue {
+    s(status.as_str())
+}

@@ -1,0 +1,149 @@
+//! Single-order refunds: the amount reserved at request time, organizer scope, the record on
+//! the order, the provider's refund status honoured, and refunds that are still at the provider
+//! when the event is cancelled.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cancellation::{cancel, configure_fake, fake_refunds, finished, sold_event_at, with_consumers};
+use crate::harness::{Client, Tenant, id, isolated_stack};
+
+/// The only order of `event`.
+async fn only_order(staff: &Client, event: &Value) -> Value {
+    let orders = staff.get(&format!("/api/v1/events/{}/orders", id(event))).await.body["orders"].clone();
+    assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
+    orders[0].clone()
+}
+
+/// Polls the order until `done` holds for it.
+async fn order_until(staff: &Client, order: &Value, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let read = staff.get(&format!("/api/v1/orders/{}", id(order))).await.body["order"].clone();
+        if done(&read) {
+            return read;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the order never got there: {read}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A 10,000 order gets a single refund of 1,000 that is still at a slow provider (3 s) when
+/// the event is cancelled with `policy`; the buyer must end with exactly `promised`.
+async fn refund_in_flight_then_cancel(policy: Value, promised: u64, final_status: &str) {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, totals) = sold_event_at(&tenant, 1, 1, 10_000).await;
+    let intent = totals.keys().next().unwrap().clone();
+    assert_eq!(totals[&intent], 10_000);
+    configure_fake(&stack, json!({ "latency_ms": 3000 })).await;
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let reply = admin
+        .post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Goodwill", "amount": 1000 }))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    order_until(&admin, &order, |o| o["status"] == "REFUND_PENDING").await;
+    let cancelled = cancel(&admin, &event, policy).await;
+    assert_eq!(cancelled.status, 202, "{}", cancelled.text);
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
+    assert_eq!((cancellation["orders_total"].as_u64(), cancellation["refunds_succeeded"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(cancellation["refunded_amount"].as_u64(), Some(promised - 1000), "what the cancellation itself paid");
+    let order = order_until(&admin, &order, |o| o["status"] != "REFUND_PENDING").await;
+    assert_eq!((order["status"].as_str(), order["refunded_amount"].as_u64()), (Some(final_status), Some(promised)));
+    let mut amounts: Vec<u64> = fake_refunds(&stack)
+        .await
+        .iter()
+        .filter(|r| r["payment_intent"] == intent.as_str())
+        .map(|r| r["amount"].as_u64().unwrap())
+        .collect();
+    amounts.sort_unstable();
+    assert_eq!(amounts, [1000, promised - 1000], "exactly two refunds at the provider");
+    let reasons: Vec<&str> =
+        order["refunds"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["Goodwill", "Sold out tour cancelled"]);
+}
+
+#[tokio::test]
+async fn a_refund_still_at_the_provider_counts_toward_a_full_cancellation() {
+    refund_in_flight_then_cancel(json!({ "reason": "Sold out tour cancelled" }), 10_000, "REFUNDED").await;
+}
+
+#[tokio::test]
+async fn a_refund_still_at_the_provider_counts_toward_a_partial_cancellation() {
+    let policy = json!({ "reason": "Sold out tour cancelled", "refund_policy": "partial", "partial_percent": 50 });
+    refund_in_flight_then_cancel(policy, 5_000, "PARTIALLY_REFUNDED").await;
+}
+
+#[tokio::test]
+async fn two_refunds_racing_for_one_order_never_exceed_what_was_paid() {
+    let tenant = Tenant::new();
+    let (event, _) = sold_event_at(&tenant, 1, 1, 10_000).await;
+    let organizer = tenant.organizer();
+    let order = only_order(&organizer, &event).await;
+    let path = format!("/api/v1/orders/{}/refund", id(&order));
+    let body = json!({ "reason": "Double click", "amount": 6000 });
+    let (a, b) = tokio::join!(organizer.post(&path, &body), organizer.post(&path, &body));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 422], "{} / {}", a.text, b.text);
+    let refused = if a.status == 422 { a } else { b };
+    refused.assert_problem(422, "REFUND_EXCEEDS_REMAINING");
+    // What is left is exactly what the first one did not take.
+    organizer
+        .post(&path, &json!({ "reason": "More", "amount": 4001 }))
+        .await
+        .assert_problem(422, "REFUND_EXCEEDS_REMAINING");
+    let other_organizer = tenant.user("organizer", "organizer-2");
+    other_organizer.post(&path, &json!({ "reason": "Not mine" })).await.assert_problem(403, "FORBIDDEN");
+    tenant.user("customer", "holder-0").post(&path, &json!({ "reason": "Me" })).await.assert_problem(403, "FORBIDDEN");
+    Tenant::new().admin().post(&path, &json!({ "reason": "Elsewhere" })).await.assert_problem(404, "NOT_FOUND");
+    let rest = organizer.post(&path, &json!({ "reason": "The rest" })).await;
+    assert_eq!((rest.status, rest.body["refund"]["amount"].as_u64()), (202, Some(4000)), "{}", rest.text);
+    let done = order_until(&organizer, &order, |o| o["status"] == "REFUNDED").await;
+    assert_eq!(done["refunded_amount"], 10_000);
+    let requested: Vec<(&str, &str)> = done["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["requested_by"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(requested, [("organizer-1", "SUCCEEDED"), ("organizer-1", "SUCCEEDED")]);
+}
+
+#[tokio::test]
+async fn a_refund_pending_at_the_provider_is_not_counted_until_it_succeeds() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
+    configure_fake(&stack, json!({ "refund_status": "pending" })).await;
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let reply = admin.post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Pending" })).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    order_until(&admin, &order, |o| o["status"] == "REFUND_PENDING").await;
+    // Several deliveries come and go; the provider still says pending.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let waiting = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+    assert_eq!((waiting["status"].as_str(), waiting["refunded_amount"].as_u64()), (Some("REFUND_PENDING"), Some(0)));
+    assert_eq!(waiting["refunds"][0]["status"], "PENDING");
+    configure_fake(&stack, json!({ "refund_status": "succeeded" })).await;
+    let done = order_until(&admin, &order, |o| o["status"] == "REFUNDED").await;
+    assert_eq!(
+        (done["refunded_amount"].as_u64(), done["refunds"][0]["status"].as_str()),
+        (Some(3000), Some("SUCCEEDED"))
+    );
+    assert_eq!(fake_refunds(&stack).await.len(), 1, "one refund, asked about again, never paid twice");
+}
+
+#[tokio::test]
+async fn the_cancellation_deadline_cannot_be_shortened_once_tickets_are_held() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let (event, types) = crate::inventory::event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    assert_eq!(crate::inventory::reserve(&tenant.customer(), &event, &[(&types[0], 1)]).await.status, 201);
+    organizer.put(&path, &json!({ "cancellation_deadline_hours": 0 })).await.assert_problem(409, "EVENT_HAS_SALES");
+    let longer = organizer.put(&path, &json!({ "cancellation_deadline_hours": 48 })).await;
+    assert_eq!((longer.status, longer.body["event"]["cancellation_deadline_hours"].as_u64()), (200, Some(48)));
+}
