@@ -397,8 +397,7 @@ async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
     assert_eq!(cancel(&tenant.admin(), &event, json!({ "reason": "Crash test" })).await.status, 202);
     let job = drain(&stack, "CancellationQueue").await;
     assert_eq!(job.len(), 1);
-    let record = json!({ "messageId": "fan-out-1", "receiptHandle": "r", "body": job[0].to_string(),
-                         "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs" });
+    let record = crate::harness::sqs_record("fan-out-1", &job[0].to_string());
     let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
     let mut runs = 0;
     loop {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::api::Job;
 
-use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack};
+use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack, sqs_record};
 use crate::inventory::{assert_counts_add_up, capacity, event_on_sale};
 
 fn no_workers() -> StackOptions {
@@ -104,11 +104,6 @@ async fn an_expired_hold_is_never_sold_and_expires_once() {
         10,
         "releasing an expired hold returns nothing twice"
     );
-}
-
-fn sqs_record(message_id: &str, body: &str) -> Value {
-    json!({ "messageId": message_id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:local", "awsRegion": "us-east-1" })
 }
 
 #[tokio::test]

@@ -390,6 +390,13 @@ pub async fn heavy_test() -> tokio::sync::SemaphorePermit<'static> {
     HEAVY.acquire().await.expect("never closed")
 }
 
+/// An SQS record as Lambda hands it to a queue consumer, delivered for the first time.
+pub fn sqs_record(message_id: &str, body: &str) -> Value {
+    json!({ "messageId": message_id, "receiptHandle": "r", "body": body,
+            "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:local", "awsRegion": "us-east-1" })
+}
+
 /// A job's deadline as Lambda would give it to a 30-second function.
 pub fn deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(30)

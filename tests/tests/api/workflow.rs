@@ -167,10 +167,7 @@ async fn jobs_are_cut_off_at_their_timeout_and_refunds_start_only_with_time_for_
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Cut off" })).await.status, 202);
     let fan_out = drain(&stack, "CancellationQueue").await;
-    let record = |id: &str, body: &Value| {
-        json!({ "messageId": id, "receiptHandle": "r", "body": body.to_string(),
-                "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {}, "eventSource": "aws:sqs" })
-    };
+    let record = |id: &str, body: &Value| crate::harness::sqs_record(id, &body.to_string());
     let batch = json!({ "Records": [record("fan-out", &fan_out[0])] });
     // The runner cuts an invocation off at its timeout, as Lambda does.
     let cut = invoke(&stack.deps, Job::FanOutRefunds, batch.clone(), Duration::from_millis(1)).await;
