@@ -392,6 +392,41 @@ mod tests {
     }
 
     #[test]
+    fn every_alarm_notifies_the_alarm_topic_and_every_job_has_an_errors_alarm() {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml")).unwrap();
+        let root: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let resources = root["Resources"].as_mapping().unwrap();
+        let alarms: Vec<(&str, &Value)> = resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+            .map(|(name, r)| (name.as_str().unwrap(), &r["Properties"]))
+            .collect();
+        assert!(alarms.len() >= 9, "{} alarms", alarms.len());
+        for (name, properties) in &alarms {
+            let actions = properties["AlarmActions"].as_sequence().map(Vec::as_slice).unwrap_or_default();
+            let notifies = actions.iter().any(|a| intrinsic_target(a, "!Ref").as_deref() == Some("AlarmTopic"));
+            assert!(notifies, "{name} notifies nobody");
+        }
+        let template = project_template();
+        let jobs =
+            template.queue_triggers.iter().map(|t| &t.function).chain(template.schedules.iter().map(|s| &s.function));
+        for job in jobs {
+            let function = resources
+                .iter()
+                .find(|(_, r)| r["Properties"]["CodeUri"].as_str().is_some_and(|uri| uri.ends_with(&format!("/{job}"))))
+                .map(|(name, _)| name.as_str().unwrap())
+                .unwrap();
+            let watched = alarms.iter().any(|(_, p)| {
+                p["MetricName"].as_str() == Some("Errors")
+                    && p["Dimensions"][0]["Value"].clone() != Value::Null
+                    && intrinsic_target(&p["Dimensions"][0]["Value"], "!Ref").as_deref() == Some(function)
+            });
+            assert!(watched, "no Errors alarm watches {function}");
+        }
+    }
+
+    #[test]
     fn the_table_keys_match_the_store() {
         let template = project_template();
         let table = &template.tables[0];

@@ -47,7 +47,7 @@ pub async fn schedule(deps: &Deps, tenant: Uuid, hold: &Reservation) {
 
 async fn send(deps: &Deps, message: &ExpiryMessage, now: DateTime<Utc>) -> Result<(), ExpiryError> {
     let queue = deps.queues.expiry.as_deref().ok_or(ExpiryError::NoQueue)?;
-    let delay = (message.expires_at - now).num_seconds().clamp(0, MAX_DELAY_SECONDS);
+    let delay = delay_seconds(message.expires_at, now);
     deps.sqs
         .send_message()
         .queue_url(queue)
@@ -57,6 +57,13 @@ async fn send(deps: &Deps, message: &ExpiryMessage, now: DateTime<Utc>) -> Resul
         .await
         .map(|_| ())
         .map_err(|e| ExpiryError::Send(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))
+}
+
+/// Whole seconds until `expires_at`, rounded up so the message never arrives early (an early
+/// message would only be sent again), at most SQS's longest delay.
+fn delay_seconds(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    let millis = (expires_at - now).num_milliseconds().max(0);
+    ((millis + 999) / 1000).min(MAX_DELAY_SECONDS)
 }
 
 /// The expiry queue's consumer. Each message is handled on its own; only failed ones are
@@ -97,4 +104,20 @@ pub async fn sweep(deps: &Deps) -> Result<usize, crate::error::ApiError> {
         tracing::info!(expired, "sweep expired holds");
     }
     Ok(expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_round_up_so_a_message_never_arrives_early() {
+        let now = Utc::now();
+        let at = |ms: i64| now + chrono::Duration::milliseconds(ms);
+        assert_eq!(delay_seconds(at(1), now), 1);
+        assert_eq!(delay_seconds(at(59_001), now), 60);
+        assert_eq!(delay_seconds(at(60_000), now), 60);
+        assert_eq!(delay_seconds(at(-5), now), 0, "already due");
+        assert_eq!(delay_seconds(at(3_600_000), now), 900, "SQS's longest delay; the rest is sent again");
+    }
 }

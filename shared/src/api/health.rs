@@ -1,4 +1,10 @@
-//! `GET /health`: reachability of DynamoDB and SQS, without authentication.
+//! `GET /health`: reachability of DynamoDB and SQS, without authentication. The checks are
+//! cached per running instance for [`CHECK_EVERY`], and only one caller at a time runs them, so
+//! a burst of health checks costs the dependencies at most one call each per instance and
+//! period (an unauthenticated endpoint must not amplify load or cost).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
@@ -20,7 +26,48 @@ struct Checks {
     sqs: &'static str,
 }
 
+/// How long one round of checks is reused.
+pub const CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// The last round of checks of this instance.
+#[derive(Default)]
+pub struct HealthCache {
+    last: tokio::sync::Mutex<Option<(Instant, bool, bool)>>,
+    rounds: AtomicU64,
+}
+
+impl HealthCache {
+    /// Rounds of dependency checks this instance has run (each is one call per dependency).
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+}
+
 pub async fn check(deps: &Deps) -> Response<Body> {
+    let (dynamodb, sqs) = {
+        // Callers queue behind the one running the checks and then reuse its answer.
+        let mut last = deps.health.last.lock().await;
+        match *last {
+            Some((at, dynamodb, sqs)) if at.elapsed() < CHECK_EVERY => (dynamodb, sqs),
+            _ => {
+                let (dynamodb, sqs) = probe(deps).await;
+                deps.health.rounds.fetch_add(1, Ordering::Relaxed);
+                *last = Some((Instant::now(), dynamodb, sqs));
+                (dynamodb, sqs)
+            }
+        }
+    };
+    let verdict = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let healthy = dynamodb && sqs;
+    let body = Health {
+        status: verdict(healthy),
+        version: env!("CARGO_PKG_VERSION"),
+        checks: Checks { dynamodb: verdict(dynamodb), sqs: verdict(sqs) },
+    };
+    json_response(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+}
+
+async fn probe(deps: &Deps) -> (bool, bool) {
     let (dynamodb, sqs) = tokio::join!(deps.store.ping(), deps.sqs.list_queues().max_results(1).send());
     if let Err(error) = &dynamodb {
         tracing::warn!(%error, "health: DynamoDB unreachable");
@@ -28,12 +75,5 @@ pub async fn check(deps: &Deps) -> Response<Body> {
     if let Err(error) = &sqs {
         tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "health: SQS unreachable");
     }
-    let verdict = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let healthy = dynamodb.is_ok() && sqs.is_ok();
-    let body = Health {
-        status: verdict(healthy),
-        version: env!("CARGO_PKG_VERSION"),
-        checks: Checks { dynamodb: verdict(dynamodb.is_ok()), sqs: verdict(sqs.is_ok()) },
-    };
-    json_response(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+    (dynamodb.is_ok(), sqs.is_ok())
 }

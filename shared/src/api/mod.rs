@@ -46,6 +46,8 @@ pub struct Deps {
     /// A cancellation that has not moved for this long is restarted by the resumer.
     pub cancellation_stall: chrono::Duration,
     pub fanout_stop_after_steps: Option<u32>,
+    /// `GET /health`'s cached checks.
+    pub health: health::HealthCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +64,7 @@ impl Deps {
     /// Builds the SDK clients from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
     pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(5))
-            .operation_timeout(Duration::from_secs(12))
-            .build();
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk_timeouts()).load().await;
         Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
     }
 
@@ -101,8 +98,21 @@ impl Deps {
                 .map_err(|e| InitError::Payments(e.to_string()))?,
             cancellation_stall: config.cancellation_stall,
             fanout_stop_after_steps: config.fanout_stop_after_steps,
+            health: health::HealthCache::default(),
         })
     }
+}
+
+/// The SDK's timeouts on Lambda: one DynamoDB or SQS call (all its retries) takes at most 6 s,
+/// so a stalled dependency turns into a 503 inside an HTTP function's 10 s rather than a
+/// function cut off after its write committed. (The local emulator clients do not use them yet:
+/// moto, loaded by the heaviest tests on two cores, is slower than these budgets.)
+pub fn sdk_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(6))
+        .build()
 }
 
 /// The longest one call to the payment provider may take (see docs/timeouts.md).

@@ -166,7 +166,12 @@ async fn for_cancellation(
     for _ in 0..4 {
         let Some(order) = deps.store.get_order(tenant, message.order_id).await? else { return Ok(()) };
         if order.settled_by == Some(cancellation.id) && order.settled_outcome == Some(RefundStatus::Succeeded) {
-            return after_settling(deps, tenant, &cancellation, &order).await;
+            after_settling(deps, tenant, &cancellation, &order).await?;
+            if order.refunds.get(&my_id).is_some_and(|r| r.status == RefundStatus::Succeeded) {
+                // A redelivery after a crash between the refund's end and this status update.
+                deps.store.clear_failures(tenant, cancellation.event_id).await?;
+            }
+            return Ok(());
         }
         let settlement = Settlement {
             cancellation: cancellation.id,

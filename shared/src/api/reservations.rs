@@ -96,6 +96,9 @@ fn price_hold(
     let sold_out = |ids: Vec<FieldError>| {
         ApiError::conflict_about("SOLD_OUT", "not enough tickets left for the ticket types listed", ids)
     };
+    if now >= current.event.starts_at {
+        return Err(ApiError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
+    }
     match current.event.status {
         EventStatus::OnSale => {}
         EventStatus::SoldOut => {

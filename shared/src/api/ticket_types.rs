@@ -37,7 +37,9 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let ticket_type = TicketType::create(id, &current.event, changes.clone(), now);
         ticket_type.check_rules(&current.event)?;
         check_capacity(&current, None, ticket_type.quantity)?;
-        if caller.deps.store.create_ticket_type(caller.tenant(), &current.event, &ticket_type).await? {
+        if caller.deps.store.create_ticket_type(caller.tenant(), &current, &ticket_type).await? {
+            // New tickets may reopen an event that sold out by itself.
+            super::availability::follow(caller.deps, caller.tenant(), event_id).await;
             return Ok(json_response(StatusCode::CREATED, &json!({ "ticket_type": ticket_type.view(now) })));
         }
     }
@@ -71,6 +73,8 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         after.check_rules(&current.event)?;
         check_update(&current, before, &after, &changes)?;
         if caller.deps.store.update_ticket_type(caller.tenant(), &current.event, before, &after).await? {
+            // More (or fewer) tickets may reopen the event, or sell it out.
+            super::availability::follow(caller.deps, caller.tenant(), event_id).await;
             // Counters may have moved since the read; answer with what is stored now.
             let fresh = load_visible(caller, event_id).await?;
             let stored = fresh.ticket_type(id).ok_or(ApiError::NotFound)?;

@@ -343,7 +343,38 @@ fn metadata_field(metadata: Map<String, Value>) -> Result<Map<String, Value>, Fi
     if size > MAX_METADATA_BYTES {
         return Err(FieldError::new("metadata", field_code::TOO_LONG, "metadata is at most 8 KiB of JSON"));
     }
+    for (key, value) in &metadata {
+        storable(value, 1).map_err(|why| FieldError::new(format!("metadata.{key}"), field_code::INVALID_VALUE, why))?;
+    }
     Ok(metadata)
+}
+
+/// Nesting DynamoDB can store (it allows 32 levels; the event item and `metadata` take two).
+const MAX_METADATA_DEPTH: usize = 30;
+
+/// Whether DynamoDB can store `value` as it is: numbers of at most 38 significant digits with a
+/// magnitude from 1e-130 to below 1e126, and no deeper nesting than it allows.
+fn storable(value: &Value, depth: usize) -> Result<(), String> {
+    if depth > MAX_METADATA_DEPTH {
+        return Err(format!("metadata nests at most {MAX_METADATA_DEPTH} levels"));
+    }
+    match value {
+        Value::Number(number) => {
+            let text = number.to_string();
+            let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((&text, "0"));
+            let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+            let significant = digits.trim_start_matches('0').trim_end_matches('0');
+            let magnitude = number.as_f64().map_or(0.0, f64::abs);
+            let in_range = magnitude == 0.0 || (1e-130..1e126).contains(&magnitude);
+            if significant.len() > 38 || !in_range || exponent.parse::<i32>().is_err() {
+                return Err("numbers must have at most 38 significant digits and lie between 1e-130 and 1e126".into());
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| storable(item, depth + 1)),
+        Value::Object(fields) => fields.values().try_for_each(|field| storable(field, depth + 1)),
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+    }
 }
 
 /// The window in which an event may start, relative to now.
@@ -627,5 +658,22 @@ mod tests {
         let a = Availability::from_ticket_types(100, [(50, 5, 10), (30, 0, 30)]);
         assert_eq!((a.allocated, a.reserved, a.sold, a.available), (80, 5, 40, 35));
         assert!(a.has_sales_or_holds());
+    }
+
+    #[test]
+    fn metadata_that_dynamodb_cannot_store_is_a_field_error_not_a_500() {
+        let parse = |json: &str| metadata_field(serde_json::from_str(json).unwrap());
+        assert!(parse(r#"{"x": 1e125, "y": -0.5, "z": 12345678901234567890123456789012345678}"#).is_ok());
+        for (json, field) in [
+            (r#"{"x": 1e200}"#, "metadata.x"),
+            (r#"{"x": 1e-200}"#, "metadata.x"),
+            (r#"{"y": [1, 2, {"z": 1e126}]}"#, "metadata.y"),
+        ] {
+            assert_eq!(parse(json).unwrap_err().field, field, "{json}");
+        }
+        let deep = format!("{{\"d\": {}1{}}}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(parse(&deep).unwrap_err().field, "metadata.d");
+        let fine = format!("{{\"d\": {}1{}}}", "[".repeat(20), "]".repeat(20));
+        assert!(parse(&fine).is_ok());
     }
 }

@@ -71,6 +71,10 @@ pub async fn cancel(client: &Client, event: &Value, body: Value) -> crate::harne
 
 /// Polls the cancellation until it is no longer IN_PROGRESS.
 pub async fn finished(client: &Client, event: &Value) -> Value {
+    finished_within(client, event, Duration::from_secs(150)).await
+}
+
+pub async fn finished_within(client: &Client, event: &Value, limit: Duration) -> Value {
     let started = Instant::now();
     loop {
         let reply = client.get(&format!("/api/v1/events/{}/cancellation", id(event))).await;
@@ -79,7 +83,7 @@ pub async fn finished(client: &Client, event: &Value) -> Value {
         if cancellation["status"] != "IN_PROGRESS" {
             return cancellation;
         }
-        assert!(started.elapsed() < Duration::from_secs(150), "still in progress: {cancellation}");
+        assert!(started.elapsed() < limit, "still in progress: {cancellation}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

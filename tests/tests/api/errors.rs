@@ -67,6 +67,27 @@ async fn health_reports_an_unreachable_queue_service() {
 }
 
 #[tokio::test]
+async fn a_burst_of_health_checks_costs_one_round_of_dependency_calls() {
+    let stack = stack();
+    let deps = stack.deps(&stack.table, None);
+    let tenant = Tenant::at(serve_with(std::sync::Arc::clone(&deps)).await, stack.payments_url.clone());
+    let started = std::time::Instant::now();
+    let checks: Vec<_> = (0..400)
+        .map(|_| {
+            let client = tenant.with_header(None);
+            tokio::spawn(async move { client.get("/health").await.status })
+        })
+        .collect();
+    for check in checks {
+        assert_eq!(check.await.unwrap(), 200);
+    }
+    let elapsed = started.elapsed();
+    println!("400 concurrent health checks in {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(deps.health.rounds(), 1, "one DynamoDB and one SQS call for the whole burst");
+}
+
+#[tokio::test]
 async fn unknown_routes_are_the_gateways_404() {
     let reply = Tenant::new().admin().get("/api/v1/nothing-here").await;
     assert_eq!(reply.status, 404);

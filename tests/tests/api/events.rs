@@ -388,3 +388,19 @@ async fn filtered_pages_are_full_and_cursors_are_bound_to_their_list() {
     reply.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(reply.error_fields(), ["cursor"]);
 }
+
+#[tokio::test]
+async fn metadata_the_table_cannot_store_is_a_400_not_a_500() {
+    let organizer = Tenant::new().organizer();
+    let venue = organizer.venue(100).await;
+    for metadata in [
+        json!({ "x": 1e200 }),
+        serde_json::from_str(&format!("{}1{}", "[".repeat(40), "]".repeat(40)))
+            .map(|d: Value| json!({ "d": d }))
+            .unwrap(),
+    ] {
+        let reply =
+            organizer.post("/api/v1/events", &event_body(&venue, "Meta", 10, json!({ "metadata": metadata }))).await;
+        reply.assert_problem(400, "VALIDATION_ERROR");
+    }
+}

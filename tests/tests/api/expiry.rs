@@ -154,3 +154,28 @@ async fn a_message_that_keeps_failing_ends_in_the_dead_letter_queue() {
     }
     assert_eq!(moved, ["poison"], "after five failed receives, only the poisoned message is dead-lettered");
 }
+
+#[tokio::test]
+async fn an_unreadable_item_in_the_expiry_index_does_not_stop_the_sweep() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let options =
+        StackOptions { queue_consumers: false, schedules: false, settings: fast_workers(), extra: Vec::new() };
+    let (tenant, stack) = isolated_stack(options).await;
+    let emulators = &crate::harness::stack().emulators;
+    let (dynamodb, _) = local_runner::emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
+    let mut put = dynamodb.put_item().table_name(stack.deps.store.table_name());
+    for (name, value) in [
+        ("PK", format!("T#{}#RES#junk", tenant.id)),
+        ("SK", "RES".to_owned()),
+        ("tenant_id", tenant.id.to_string()),
+        ("GSI3PK", "EXPIRY#0".to_owned()),
+        ("GSI3SK", format!("2000-01-01T00:00:00.000Z#{}#junk", tenant.id)),
+    ] {
+        put = put.item(name, AttributeValue::S(value));
+    }
+    put.send().await.unwrap();
+    let due = stack.deps.store.expired_holds(Utc::now(), 50).await;
+    assert!(due.as_ref().is_ok_and(Vec::is_empty), "the item is skipped, not fatal: {:?}", due.err());
+    let swept = Job::SweepHolds.handle(&stack.deps, json!({}), crate::harness::deadline()).await.unwrap();
+    assert_eq!(swept["expired"], 0);
+}

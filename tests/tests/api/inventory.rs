@@ -331,6 +331,25 @@ async fn customers_are_held_to_five_holds_and_fifty_tickets_per_event() {
 }
 
 #[tokio::test]
+async fn a_single_hold_cannot_take_more_than_fifty_tickets_of_one_event() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let kinds: Vec<(String, Value)> = (0..6).map(|k| (format!("Zone {k}"), json!({ "max_per_order": 10 }))).collect();
+    let specs: Vec<(&str, u64, u32, Value)> =
+        kinds.iter().map(|(name, extra)| (name.as_str(), 100, 20, extra.clone())).collect();
+    let (event, types) = event_on_sale(&organizer, 120, &specs).await;
+    let lines: Vec<(&Value, u32)> = types.iter().map(|t| (t, 10)).collect();
+    let greedy = reserve(&tenant.user("customer", "greedy"), &event, &lines).await;
+    greedy.assert_problem(409, "LIMIT_EXCEEDED");
+    assert_eq!(capacity(&organizer, &event).await["reserved"], 0, "nothing held");
+    assert_eq!(
+        reserve(&tenant.user("customer", "greedy"), &event, &lines[..5]).await.status,
+        201,
+        "50 in one hold is fine"
+    );
+}
+
+#[tokio::test]
 async fn selling_the_last_ticket_marks_the_event_sold_out_and_a_release_reopens_it() {
     let tenant = Tenant::new();
     let organizer = tenant.organizer();
@@ -351,6 +370,31 @@ async fn selling_the_last_ticket_marks_the_event_sold_out_and_a_release_reopens_
     assert_eq!(released.status, 200);
     assert_eq!(organizer.get(&event_path).await.body["event"]["status"], "ON_SALE", "capacity came back");
     assert_eq!(reserve(&tenant.user("customer", "c3"), &event, &[(&types[1], 1)]).await.status, 201);
+}
+
+#[tokio::test]
+async fn new_or_enlarged_ticket_types_reopen_an_event_that_sold_out_by_itself() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 20, &[("A", 100, 2, json!({}))]).await;
+    let event_path = format!("/api/v1/events/{}", id(&event));
+    assert_eq!(reserve(&tenant.user("customer", "c1"), &event, &[(&types[0], 2)]).await.status, 201);
+    assert_eq!(organizer.get(&event_path).await.body["event"]["status"], "SOLD_OUT");
+    // A type added now sells once the event reopens, which the new tickets make it do.
+    let added = organizer
+        .post(&format!("{event_path}/ticket-types"), &json!({ "name": "B", "price": 100, "quantity": 2 }))
+        .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(organizer.get(&event_path).await.body["event"]["status"], "ON_SALE");
+    let late = tenant.user("customer", "c2");
+    assert_eq!(reserve(&late, &event, &[(&added.body["ticket_type"], 2)]).await.status, 201);
+    assert_eq!(organizer.get(&event_path).await.body["event"]["status"], "SOLD_OUT");
+    // Raising a sold-out type's quantity reopens it too.
+    let raised =
+        organizer.put(&format!("{event_path}/ticket-types/{}", id(&types[0])), &json!({ "quantity": 3 })).await;
+    assert_eq!(raised.status, 200, "{}", raised.text);
+    assert_eq!(organizer.get(&event_path).await.body["event"]["status"], "ON_SALE");
+    assert_eq!(reserve(&tenant.user("customer", "c3"), &event, &[(&types[0], 1)]).await.status, 201);
 }
 
 #[tokio::test]
@@ -419,4 +463,36 @@ async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
     };
     let result = deps.store.place_hold(tenant.id, &hold, &[ticket_type.version]).await;
     assert!(matches!(result, Err(HoldError::Lines(ref lines)) if lines == &[0]), "{result:?}");
+}
+
+#[tokio::test]
+async fn nothing_is_held_or_bought_once_the_event_has_started() {
+    use crate::harness::{StackOptions, fast_workers, isolated_stack, rfc3339};
+    let options = StackOptions {
+        queue_consumers: false,
+        schedules: false,
+        settings: fast_workers(),
+        extra: vec![("EVENT_MIN_LEAD_HOURS".into(), "0".into())],
+    };
+    let (tenant, _stack) = isolated_stack(options).await;
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(10).await;
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let times = json!({ "starts_at": rfc3339(starts), "ends_at": rfc3339(starts + chrono::Duration::hours(2)) });
+    let event = organizer.event(&venue, "Starting now", 0, times).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    let created =
+        organizer.post(&format!("{path}/ticket-types"), &json!({ "name": "Door", "price": 500, "quantity": 5 })).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    for status in ["PUBLISHED", "ON_SALE"] {
+        assert_eq!(organizer.put(&path, &json!({ "status": status })).await.status, 200);
+    }
+    let buyer = tenant.customer();
+    let hold = reserve(&buyer, &event, &[(&created.body["ticket_type"], 1)]).await;
+    assert_eq!(hold.status, 201, "{}", hold.text);
+    let wait = (starts - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(300);
+    tokio::time::sleep(wait).await;
+    reserve(&buyer, &event, &[(&created.body["ticket_type"], 1)]).await.assert_problem(409, "SALES_NOT_OPEN");
+    buyer.pay_and_confirm(&hold.body["reservation"]).await.assert_problem(409, "SALES_NOT_OPEN");
+    assert_eq!(capacity(&organizer, &event).await["sold"], 0);
 }

@@ -47,7 +47,9 @@ async fn an_event_with_1500_open_holds_and_300_orders_is_cancelled_completely() 
     assert_eq!((before["reserved"].as_u64(), before["sold"].as_u64()), (Some(1500), Some(300)));
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue closed" })).await.status, 202);
-    let cancellation = finished(&admin, &event).await;
+    let started = Instant::now();
+    let cancellation = crate::cancellation::finished_within(&admin, &event, Duration::from_secs(300)).await;
+    println!("1,500 holds voided and 300 orders refunded in {:?}", started.elapsed());
     assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
     assert_eq!(
         (cancellation["orders_total"].as_u64(), cancellation["refunds_succeeded"].as_u64()),
@@ -141,7 +143,7 @@ async fn a_slow_provider_and_a_refund_that_dies_in_the_dead_letter_queue_still_s
     let started = Instant::now();
     let redriven = loop {
         let read = admin.get(&format!("/api/v1/events/{}/cancellation", id(&event))).await.body["cancellation"].clone();
-        if read["refunds_failed"] == 0 {
+        if read["refunds_failed"] == 0 && read["status"] == "COMPLETED" {
             break read;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the redrive never landed: {read}");
