@@ -101,6 +101,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     variables.extend(crate::fake_payments::client_variables(&payments_url));
     let config = local_config_with(&table, &variables)?;
     let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs)?);
+    deps.verifier.prefetch().await;
     let settings = WorkerSettings {
         schedule_every: Duration::from_secs(env_port("LOCAL_SCHEDULE_SECONDS", 10)?.into()),
         ..WorkerSettings::default()

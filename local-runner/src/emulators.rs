@@ -58,7 +58,7 @@ pub struct Installation {
     pub project_root: PathBuf,
 }
 
-const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+const STARTUP_LIMIT: Duration = Duration::from_mins(1);
 
 impl Installation {
     /// Starts both emulators on the given ports (0 picks free ones) and waits until they answer.

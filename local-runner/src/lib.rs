@@ -33,10 +33,16 @@ pub const LOCAL_DEFAULTS: [(&str, &str); 5] = [
 ];
 
 pub fn env_or_default(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| LOCAL_DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    // The local secret is only a default while no public key is configured: the verifier
+    // refuses a shared secret beside public keys.
+    let wants_public_keys = set("JWT_JWKS_URL").is_some() || set("JWT_PUBLIC_KEY").is_some();
+    set(name).or_else(|| {
+        if name == "JWT_HS256_SECRET" && wants_public_keys {
+            return None;
+        }
+        LOCAL_DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    })
 }
 
 /// The service configuration for a local run against `table_name`.

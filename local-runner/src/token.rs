@@ -37,7 +37,11 @@ impl DevClaims {
 
     pub fn sign(&self) -> String {
         let secret = env_or_default("JWT_HS256_SECRET").unwrap_or_default();
-        encode(&Header::new(Algorithm::HS256), self, &EncodingKey::from_secret(secret.as_bytes()))
-            .expect("HS256 signing does not fail")
+        encode(
+            &Header::new(Algorithm::HS256),
+            self,
+            &EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret"),
+        )
+        .expect("HS256 signing does not fail")
     }
 }

@@ -1,12 +1,14 @@
 //! Bearer-token verification and the caller's identity.
 //!
 //! Accepted algorithms are an allow-list tied to the configured keys: HS256 only when a shared
-//! secret is configured (local use), RS256/ES256 for PEM keys or a JWKS. Every failure is the
-//! same 401 to the client; the reason only goes to the logs.
+//! secret of at least 32 bytes is the only key configured (local use), RS256/ES256 for PEM keys or
+//! a JWKS. A JWKS is fetched at init, refreshed when older than [`JWKS_MAX_AGE`] or when a token
+//! names an unknown `kid`, and only its signature keys (`use` absent or `sig`) are used. Every
+//! failure is the same 401 to the client; the reason only goes to the logs.
 
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
@@ -16,8 +18,16 @@ use crate::config::JwtConfig;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 60;
-/// A JWKS is fetched again for an unknown `kid` at most this often.
+/// A JWKS is fetched again (for an unknown `kid`, or after a failed fetch) at most this often.
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+/// Keys older than this are fetched again before use, so a key removed from the set (rotated
+/// away or revoked) stops verifying tokens within this time.
+pub const JWKS_MAX_AGE: Duration = Duration::from_mins(10);
+/// While the key set cannot be fetched, keys are still used up to this age; past it, requests
+/// answer 503 rather than trust keys that may have been revoked long ago.
+const JWKS_STALE_LIMIT: Duration = Duration::from_hours(1);
+/// HS256 secrets shorter than this are refused at init (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
 const JWKS_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -51,6 +61,8 @@ pub enum AuthError {
     Rejected(String),
     #[error("signing keys unavailable: {0}")]
     KeysUnavailable(String),
+    #[error("JWT configuration refused: {0}")]
+    Misconfigured(String),
 }
 
 #[derive(Deserialize)]
@@ -78,7 +90,16 @@ struct Jwks {
 #[derive(Default)]
 struct JwksCache {
     keys: Vec<VerificationKey>,
+    /// When `keys` were fetched.
     fetched_at: Option<Instant>,
+    /// When a fetch was last tried, successful or not (throttles fetches).
+    attempted_at: Option<Instant>,
+}
+
+impl JwksCache {
+    fn is_stale(&self) -> bool {
+        self.fetched_at.is_none_or(|at| at.elapsed() >= JWKS_MAX_AGE)
+    }
 }
 
 pub struct TokenVerifier {
@@ -92,10 +113,23 @@ impl TokenVerifier {
     pub fn new(config: &JwtConfig) -> Result<Self, AuthError> {
         let mut static_keys = Vec::new();
         if let Some(secret) = &config.hs256_secret {
+            if config.public_key_pem.is_some() || config.jwks_url.is_some() {
+                // A shared secret beside public keys invites algorithm confusion and is never
+                // what a deployment means.
+                return Err(AuthError::Misconfigured(
+                    "JWT_HS256_SECRET may only be set when neither JWT_JWKS_URL nor JWT_PUBLIC_KEY is".into(),
+                ));
+            }
+            if secret.len() < MIN_HS256_SECRET_BYTES {
+                return Err(AuthError::Misconfigured(format!(
+                    "JWT_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
+                )));
+            }
             static_keys.push(VerificationKey {
                 kid: None,
                 algorithm: Algorithm::HS256,
-                key: DecodingKey::from_secret(secret.as_bytes()),
+                key: DecodingKey::from_secret(secret.as_bytes())
+                    .map_err(|e| AuthError::Misconfigured(e.to_string()))?,
             });
         }
         if let Some(pem) = &config.public_key_pem {
@@ -113,6 +147,16 @@ impl TokenVerifier {
             None => None,
         };
         Ok(Self { issuer: config.issuer.clone(), audience: config.audience.clone(), static_keys, jwks })
+    }
+
+    /// Fetches the JWKS, if one is configured, so the first request does not wait for it. A
+    /// failure is logged and left to the first request to retry.
+    pub async fn prefetch(&self) {
+        if let Some(jwks) = &self.jwks
+            && let Err(error) = jwks.refresh().await
+        {
+            tracing::warn!(%error, "JWKS not fetched at init; the first request will retry");
+        }
     }
 
     /// Verifies the `Authorization` header's bearer token and returns who is calling.
@@ -169,13 +213,17 @@ impl TokenVerifier {
         if alg == Algorithm::HS256 {
             return Err(last_error);
         }
-        if !jwks.cache.read().await.keys.iter().any(matches) {
-            jwks.refresh().await?;
+        let needs_refresh = {
+            let cache = jwks.cache.read().await;
+            cache.is_stale() || !cache.keys.iter().any(matches)
+        };
+        if needs_refresh && let Err(error) = jwks.refresh().await {
+            tracing::warn!(%error, "JWKS refresh failed; using the keys already fetched, if any");
         }
         let cache = jwks.cache.read().await;
-        if cache.keys.is_empty() {
-            // Never fetched successfully (and throttled): an outage, not a bad token.
-            return Err(AuthError::KeysUnavailable("no signing keys fetched yet".into()));
+        if cache.fetched_at.is_none_or(|at| at.elapsed() >= JWKS_STALE_LIMIT) {
+            // Never fetched, or not for too long: an outage, not a bad token.
+            return Err(AuthError::KeysUnavailable("no current signing keys".into()));
         }
         for key in cache.keys.iter().filter(|k| matches(k)) {
             match decode::<Claims>(token, &key.key, validation) {
@@ -190,10 +238,10 @@ impl TokenVerifier {
 impl Jwks {
     async fn refresh(&self) -> Result<(), AuthError> {
         let mut cache = self.cache.write().await;
-        if cache.fetched_at.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH) {
+        if cache.attempted_at.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH) {
             return Ok(());
         }
-        cache.fetched_at = Some(Instant::now());
+        cache.attempted_at = Some(Instant::now());
         let set: JwkSet = self
             .http
             .get(&self.url)
@@ -205,8 +253,15 @@ impl Jwks {
             .await
             .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
         cache.keys = keys_from_jwks(&set);
+        cache.fetched_at = Some(Instant::now());
         Ok(())
     }
+}
+
+fn is_for_signatures(jwk: &Jwk) -> bool {
+    let use_allows = jwk.common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature);
+    let operations_allow = jwk.common.key_operations.as_ref().is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+    use_allows && operations_allow
 }
 
 fn key_from_pem(pem: &[u8]) -> Result<VerificationKey, AuthError> {
@@ -218,10 +273,12 @@ fn key_from_pem(pem: &[u8]) -> Result<VerificationKey, AuthError> {
         .map_err(|e| AuthError::KeysUnavailable(format!("JWT_PUBLIC_KEY is neither an RSA nor an EC key: {e}")))
 }
 
-/// The RS256 and ES256 (P-256) signing keys of a JWKS; other keys are ignored.
+/// The RS256 and ES256 (P-256) signature keys of a JWKS; other keys (encryption keys, other
+/// algorithms, key types this crate does not know) are ignored.
 fn keys_from_jwks(set: &JwkSet) -> Vec<VerificationKey> {
     set.keys
         .iter()
+        .filter(|jwk| is_for_signatures(jwk))
         .filter_map(|jwk: &Jwk| {
             let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
                 (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
@@ -262,7 +319,7 @@ mod tests {
     }
 
     fn token(claims: &serde_json::Value) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET.as_bytes()).unwrap()).unwrap()
     }
 
     fn claims() -> serde_json::Value {

@@ -65,7 +65,9 @@ impl Deps {
     /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
     pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk_timeouts()).load().await;
-        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
+        let deps = Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))?;
+        deps.verifier.prefetch().await;
+        Ok(deps)
     }
 
     /// Builds from ready-made clients (the local runner points them at the emulators).

@@ -24,7 +24,7 @@ fn valid_claims(tenant: &Tenant) -> Value {
 }
 
 fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
-    encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
 }
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {

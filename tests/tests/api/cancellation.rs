@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Provisioned, StackOptions, Tenant, fast_workers, id, isolated_stack};
+use crate::harness::{Client, Provisioned, StackOptions, Tenant, fast_workers, id, isolated_stack, no_workers};
 use crate::inventory::event_on_sale;
 
 const PRICE: u64 = 1250;
@@ -390,12 +390,7 @@ async fn a_single_order_is_refunded_through_the_queue() {
 #[tokio::test]
 async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
     use shared::api::Job;
-    let options = StackOptions {
-        queue_consumers: false,
-        schedules: false,
-        settings: fast_workers(),
-        extra: vec![("FANOUT_STOP_AFTER_STEPS".into(), "2".into())],
-    };
+    let options = no_workers(&[("FANOUT_STOP_AFTER_STEPS", "2")]);
     let (tenant, stack) = isolated_stack(options).await;
     let (event, _) = sold_event(&tenant, 45, 15).await;
     assert_eq!(cancel(&tenant.admin(), &event, json!({ "reason": "Crash test" })).await.status, 202);

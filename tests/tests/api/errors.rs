@@ -68,6 +68,8 @@ async fn health_reports_an_unreachable_queue_service() {
 
 #[tokio::test]
 async fn a_burst_of_health_checks_costs_one_round_of_dependency_calls() {
+    // Timed while no heavy test loads the two cores; alone it takes about 0.7 s (debug build).
+    let _turn = crate::harness::heavy_test().await;
     let stack = stack();
     let deps = stack.deps(&stack.table, None);
     let tenant = Tenant::at(serve_with(std::sync::Arc::clone(&deps)).await, stack.payments_url.clone());
@@ -83,7 +85,7 @@ async fn a_burst_of_health_checks_costs_one_round_of_dependency_calls() {
     }
     let elapsed = started.elapsed();
     println!("400 concurrent health checks in {elapsed:?}");
-    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
     assert_eq!(deps.health.rounds(), 1, "one DynamoDB and one SQS call for the whole burst");
 }
 

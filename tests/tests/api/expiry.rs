@@ -8,12 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::api::Job;
 
-use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack, sqs_record};
+use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack, no_workers, sqs_record};
 use crate::inventory::{assert_counts_add_up, capacity, event_on_sale};
-
-fn no_workers() -> StackOptions {
-    StackOptions { queue_consumers: false, schedules: false, settings: fast_workers(), extra: Vec::new() }
-}
 
 /// A one-minute hold of 2 tickets of a 10-ticket type; returns it and the event.
 async fn one_minute_hold(tenant: &Tenant) -> (Value, Value) {
@@ -70,7 +66,7 @@ async fn the_sweep_alone_returns_a_holds_capacity_on_time() {
 
 #[tokio::test]
 async fn an_expired_hold_is_never_sold_and_expires_once() {
-    let (tenant, stack) = isolated_stack(no_workers()).await;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
     let deps = stack.deps;
     let (hold, event) = one_minute_hold(&tenant).await;
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
@@ -108,7 +104,7 @@ async fn an_expired_hold_is_never_sold_and_expires_once() {
 
 #[tokio::test]
 async fn a_poisoned_message_fails_alone_and_a_duplicate_delivery_returns_nothing_twice() {
-    let (tenant, stack) = isolated_stack(no_workers()).await;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
     let deps = stack.deps;
     let (hold, event) = one_minute_hold(&tenant).await;
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
@@ -158,8 +154,7 @@ async fn a_message_that_keeps_failing_ends_in_the_dead_letter_queue() {
 #[tokio::test]
 async fn an_unreadable_item_in_the_expiry_index_does_not_stop_the_sweep() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let options =
-        StackOptions { queue_consumers: false, schedules: false, settings: fast_workers(), extra: Vec::new() };
+    let options = no_workers(&[]);
     let (tenant, stack) = isolated_stack(options).await;
     let emulators = &crate::harness::stack().emulators;
     let (dynamodb, _) = local_runner::emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());

@@ -78,6 +78,17 @@ pub struct StackOptions {
     pub extra: Vec<(String, String)>,
 }
 
+/// No queue consumers and no schedules: the test invokes the workers itself. `extra` as in
+/// [`StackOptions::extra`].
+pub fn no_workers(extra: &[(&str, &str)]) -> StackOptions {
+    StackOptions {
+        queue_consumers: false,
+        schedules: false,
+        settings: fast_workers(),
+        extra: extra.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+    }
+}
+
 /// Retries after 1 s and sweeps every 2 s, so time-based behaviour shows quickly.
 pub fn fast_workers() -> WorkerSettings {
     WorkerSettings {

@@ -467,13 +467,8 @@ async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
 
 #[tokio::test]
 async fn nothing_is_held_or_bought_once_the_event_has_started() {
-    use crate::harness::{StackOptions, fast_workers, isolated_stack, rfc3339};
-    let options = StackOptions {
-        queue_consumers: false,
-        schedules: false,
-        settings: fast_workers(),
-        extra: vec![("EVENT_MIN_LEAD_HOURS".into(), "0".into())],
-    };
+    use crate::harness::{isolated_stack, no_workers, rfc3339};
+    let options = no_workers(&[("EVENT_MIN_LEAD_HOURS", "0")]);
     let (tenant, _stack) = isolated_stack(options).await;
     let organizer = tenant.organizer();
     let venue = organizer.venue(10).await;

@@ -1,6 +1,8 @@
 //! Deployed verification paths: RS256/ES256 public keys given as PEM or fetched as a JWKS.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
@@ -45,10 +47,19 @@ fn config(public_key_pem: Option<String>, jwks_url: Option<String>) -> JwtConfig
 
 /// Serves `body` as JSON to every request on a loopback port, for the rest of the test.
 async fn serve_json(body: String) -> String {
+    serve_json_times(body, usize::MAX).await.0
+}
+
+/// Serves `body` to the first `times` requests, then closes the port; counts the requests served.
+async fn serve_json_times(body: String, times: usize) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&served);
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        for _ in 0..times {
+            let Ok((mut socket, _)) = listener.accept().await else { break };
+            counter.fetch_add(1, Ordering::SeqCst);
             let mut request = [0_u8; 4096];
             let _ = socket.read(&mut request).await;
             let response = format!(
@@ -58,7 +69,7 @@ async fn serve_json(body: String) -> String {
             let _ = socket.write_all(response.as_bytes()).await;
         }
     });
-    url
+    (url, served)
 }
 
 #[tokio::test]
@@ -66,7 +77,7 @@ async fn an_rsa_public_key_verifies_rs256_and_nothing_else() {
     let verifier = TokenVerifier::new(&config(Some(fixture("rsa-public.pem")), None)).unwrap();
     let principal = verifier.verify(&sign(Algorithm::RS256, None, &rsa_key())).await.unwrap();
     assert_eq!((principal.role, principal.tenant_id), (Role::Organizer, Uuid::from_u128(3)));
-    let hs256 = sign(Algorithm::HS256, None, &EncodingKey::from_secret(fixture("rsa-public.pem").as_bytes()));
+    let hs256 = sign(Algorithm::HS256, None, &EncodingKey::from_secret(fixture("rsa-public.pem").as_bytes()).unwrap());
     assert!(verifier.verify(&hs256).await.is_err(), "no HS256 with a public key (key confusion)");
     assert!(verifier.verify(&sign(Algorithm::ES256, None, &ec_key())).await.is_err());
 }
@@ -95,5 +106,50 @@ async fn an_unreachable_jwks_is_an_outage_not_a_bad_token() {
     for attempt in 0..2 {
         let result = verifier.verify(&sign(Algorithm::RS256, Some("rsa-test-1"), &rsa_key())).await;
         assert!(matches!(result, Err(AuthError::KeysUnavailable(_))), "attempt {attempt}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_key_set_is_fetched_at_init_and_serves_after_the_provider_goes_away() {
+    let (url, served) = serve_json_times(fixture("jwks.json"), 1).await;
+    let verifier = TokenVerifier::new(&config(None, Some(url))).unwrap();
+    verifier.prefetch().await;
+    assert_eq!(served.load(Ordering::SeqCst), 1, "fetched before any token arrives");
+    // The key server is gone now; the keys fetched at init verify tokens.
+    let result = verifier.verify(&sign(Algorithm::RS256, Some("rsa-test-1"), &rsa_key())).await;
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn encryption_keys_are_not_signature_keys_and_unknown_key_types_spoil_nothing() {
+    let mut set: Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
+    let keys = set["keys"].as_array_mut().unwrap();
+    let mut encryption = keys.iter().find(|k| k["kid"] == "rsa-test-1").unwrap().clone();
+    encryption["kid"] = json!("rsa-enc");
+    encryption["use"] = json!("enc");
+    keys.push(encryption);
+    keys.push(json!({ "kty": "PQC-FUTURE", "kid": "from-the-future", "use": "sig", "pub": "AAAA" }));
+    let verifier = TokenVerifier::new(&config(None, Some(serve_json(set.to_string()).await))).unwrap();
+
+    assert!(verifier.verify(&sign(Algorithm::RS256, Some("rsa-test-1"), &rsa_key())).await.is_ok());
+    assert!(verifier.verify(&sign(Algorithm::ES256, Some("ec-test-1"), &ec_key())).await.is_ok());
+    let under_encryption_key = verifier.verify(&sign(Algorithm::RS256, Some("rsa-enc"), &rsa_key())).await;
+    assert!(matches!(under_encryption_key, Err(AuthError::Rejected(_))), "{under_encryption_key:?}");
+}
+
+#[test]
+fn a_shared_secret_is_refused_when_short_or_beside_public_keys() {
+    let with_secret = |secret: &str, jwks_url: Option<String>, pem: Option<String>| JwtConfig {
+        hs256_secret: Some(secret.to_owned()),
+        ..config(pem, jwks_url)
+    };
+    let long = "x".repeat(32);
+    assert!(TokenVerifier::new(&with_secret(&long, None, None)).is_ok());
+    for refused in [
+        with_secret(&"x".repeat(31), None, None),
+        with_secret(&long, Some("http://127.0.0.1:9/jwks.json".into()), None),
+        with_secret(&long, None, Some(fixture("rsa-public.pem"))),
+    ] {
+        assert!(matches!(TokenVerifier::new(&refused), Err(AuthError::Misconfigured(_))));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::cancellation::{
     cancel, configure_fake, drain, fake_refunds, finished, order_statuses, sold_event, with_consumers,
 };
-use crate::harness::{StackOptions, fast_workers, id, isolated_stack, template};
+use crate::harness::{fast_workers, id, isolated_stack, no_workers, template};
 use crate::inventory::{capacity, event_on_sale, reserve};
 
 #[tokio::test]
@@ -48,7 +48,7 @@ async fn an_event_with_1500_open_holds_and_300_orders_is_cancelled_completely() 
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue closed" })).await.status, 202);
     let started = Instant::now();
-    let cancellation = crate::cancellation::finished_within(&admin, &event, Duration::from_secs(300)).await;
+    let cancellation = crate::cancellation::finished_within(&admin, &event, Duration::from_mins(5)).await;
     println!("1,500 holds voided and 300 orders refunded in {:?}", started.elapsed());
     assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
     assert_eq!(
@@ -65,12 +65,7 @@ async fn an_event_with_1500_open_holds_and_300_orders_is_cancelled_completely() 
 
 #[tokio::test]
 async fn a_cancellation_whose_fan_out_message_is_lost_finishes_by_itself() {
-    let options = StackOptions {
-        queue_consumers: false,
-        schedules: false,
-        settings: fast_workers(),
-        extra: vec![("CANCELLATION_STALL_SECONDS".into(), "2".into())],
-    };
+    let options = no_workers(&[("CANCELLATION_STALL_SECONDS", "2")]);
     let (tenant, stack) = isolated_stack(options).await;
     let (event, totals) = sold_event(&tenant, 12, 4).await;
     let admin = tenant.admin();
@@ -146,7 +141,7 @@ async fn a_slow_provider_and_a_refund_that_dies_in_the_dead_letter_queue_still_s
         if read["refunds_failed"] == 0 && read["status"] == "COMPLETED" {
             break read;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the redrive never landed: {read}");
+        assert!(started.elapsed() < Duration::from_mins(1), "the redrive never landed: {read}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(counts(&redriven), (30, 30, 0));
@@ -162,8 +157,7 @@ async fn a_slow_provider_and_a_refund_that_dies_in_the_dead_letter_queue_still_s
 async fn jobs_are_cut_off_at_their_timeout_and_refunds_start_only_with_time_for_a_provider_call() {
     use local_runner::workers::{InvokeError, invoke};
     use shared::api::Job;
-    let options =
-        StackOptions { queue_consumers: false, schedules: false, settings: fast_workers(), extra: Vec::new() };
+    let options = no_workers(&[]);
     let (tenant, stack) = isolated_stack(options).await;
     let (event, totals) = sold_event(&tenant, 1, 1).await;
     let admin = tenant.admin();
@@ -174,7 +168,7 @@ async fn jobs_are_cut_off_at_their_timeout_and_refunds_start_only_with_time_for_
     // The runner cuts an invocation off at its timeout, as Lambda does.
     let cut = invoke(&stack.deps, Job::FanOutRefunds, batch.clone(), Duration::from_millis(1)).await;
     assert!(matches!(cut, Err(InvokeError::TimedOut(_))), "{cut:?}");
-    invoke(&stack.deps, Job::FanOutRefunds, batch, Duration::from_secs(60)).await.unwrap();
+    invoke(&stack.deps, Job::FanOutRefunds, batch, Duration::from_mins(1)).await.unwrap();
     let refund = drain(&stack, "RefundQueue").await;
     assert_eq!(refund.len(), 1);
     let batch = json!({ "Records": [record("refund", &refund[0])] });
@@ -184,7 +178,7 @@ async fn jobs_are_cut_off_at_their_timeout_and_refunds_start_only_with_time_for_
     assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("CONFIRMED".to_owned(), 1)]), "no slot taken");
     assert!(fake_refunds(&stack).await.is_empty());
     // The redelivery, with the template's timeout, refunds it once.
-    let again = invoke(&stack.deps, Job::ProcessRefunds, batch, Duration::from_secs(60)).await.unwrap();
+    let again = invoke(&stack.deps, Job::ProcessRefunds, batch, Duration::from_mins(1)).await.unwrap();
     assert_eq!(again["batchItemFailures"], json!([]));
     assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("REFUNDED".to_owned(), 1)]));
     let refunds = fake_refunds(&stack).await;
