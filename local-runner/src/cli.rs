@@ -67,6 +67,9 @@ fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
             other => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
         }
     }
+    if crate::env_or_default("JWT_HS256_SECRET").is_none() {
+        return Err("local tokens are HS256, which is off while JWT_JWKS_URL or JWT_PUBLIC_KEY is set".into());
+    }
     println!("{}", DevClaims::new(&role, tenant, &sub, ttl).sign());
     Ok(())
 }

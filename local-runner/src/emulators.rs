@@ -31,6 +31,27 @@ impl Emulator {
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Freezes the emulator (SIGSTOP), as a stalled dependency: the kernel still accepts
+    /// connections and requests, and nothing answers until [`Emulator::thaw`].
+    pub fn freeze(&self) -> std::io::Result<()> {
+        self.signal("STOP")
+    }
+
+    pub fn thaw(&self) -> std::io::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, signal: &str) -> std::io::Result<()> {
+        // The emulator is the only child of its watchdog shell.
+        let status =
+            Command::new("pkill").arg(format!("-{signal}")).arg("-P").arg(self.child.id().to_string()).status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("pkill -{signal} found no process under the watchdog")))
+        }
+    }
 }
 
 impl Drop for Emulator {

@@ -6,11 +6,13 @@
 //! - [`emulators`]: the emulator processes.
 //! - [`server`]: API Gateway's part, building real HTTP API v2 events.
 //! - [`workers`]: Lambda's event sources: queue pollers and schedules.
+//! - [`operation_log`]: the AWS calls each function makes, recorded as evidence for IAM.
 //! - [`cli`]: `local-runner [serve]` and `local-runner token`.
 
 pub mod cli;
 pub mod emulators;
 pub mod fake_payments;
+pub mod operation_log;
 pub mod server;
 pub mod template;
 pub mod token;
@@ -73,25 +75,37 @@ pub fn queue_variables(
 }
 
 /// SDK clients for the emulators: fixed region, dummy credentials (letters and digits only,
-/// as DynamoDB Local requires), explicit loopback endpoints.
+/// as DynamoDB Local requires), explicit loopback endpoints, and Lambda's timeouts
+/// ([`shared::aws_clients`]), so a slow emulator shows what a slow AWS service would do.
 pub fn emulator_clients(
     dynamodb_endpoint: &str,
     sqs_endpoint: &str,
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &shared::aws_clients::timeouts())
+}
+
+/// As [`emulator_clients`], with other timeouts.
+pub fn emulator_clients_with(
+    dynamodb_endpoint: &str,
+    sqs_endpoint: &str,
+    timeouts: &aws_config::timeout::TimeoutConfig,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     let credentials = Credentials::new("local", "local", None, None, "local-emulators");
-    let dynamodb = aws_sdk_dynamodb::Config::builder()
+    let mut dynamodb = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(credentials.clone())
-        .endpoint_url(dynamodb_endpoint)
-        .build();
-    let sqs = aws_sdk_sqs::Config::builder()
+        .endpoint_url(dynamodb_endpoint);
+    let mut sqs = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
         .credentials_provider(credentials)
-        .endpoint_url(sqs_endpoint)
-        .build();
-    (aws_sdk_dynamodb::Client::from_conf(dynamodb), aws_sdk_sqs::Client::from_conf(sqs))
+        .endpoint_url(sqs_endpoint);
+    if let Some(log) = operation_log::from_env() {
+        dynamodb = dynamodb.interceptor(log.clone());
+        sqs = sqs.interceptor(log);
+    }
+    (shared::aws_clients::dynamodb(dynamodb, timeouts.clone()), shared::aws_clients::sqs(sqs, timeouts.clone()))
 }
 
 /// Creates a table exactly as the template declares it (keys, attributes, indexes).

@@ -94,7 +94,12 @@ async fn dispatch(
         }
     };
     // Lambda cuts a function off at its timeout; API Gateway then answers 500 for it.
-    let Ok(response) = tokio::time::timeout(route.timeout, endpoint.handle(&gateway.deps, request)).await else {
+    let Ok(response) = tokio::time::timeout(
+        route.timeout,
+        crate::operation_log::as_function(endpoint.function_name(), endpoint.handle(&gateway.deps, request)),
+    )
+    .await
+    else {
         tracing::error!(route = %format!("{} {}", route.method, route.path), timeout = ?route.timeout, "the function timed out");
         return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };

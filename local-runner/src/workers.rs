@@ -217,7 +217,8 @@ pub enum InvokeError {
 /// local runs and tests rather than first on AWS).
 pub async fn invoke(deps: &Deps, job: Job, payload: Value, timeout: Duration) -> Result<Value, InvokeError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    match tokio::time::timeout_at(deadline, job.handle(deps, payload, deadline)).await {
+    let run = crate::operation_log::as_function(job.function_name(), Box::pin(job.handle(deps, payload, deadline)));
+    match tokio::time::timeout_at(deadline, run).await {
         Ok(outcome) => Ok(outcome?),
         Err(_) => Err(InvokeError::TimedOut(timeout)),
     }

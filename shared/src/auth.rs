@@ -85,6 +85,17 @@ struct Jwks {
     url: String,
     http: reqwest::Client,
     cache: RwLock<JwksCache>,
+    /// Held while fetching, so one fetch runs at a time and the cache is never locked during one.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// Whether a request that wants fresher keys waits for a fetch already running elsewhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// It has no key for its token: it waits.
+    ForKeys,
+    /// Its keys are only old: it goes on with them while another request fetches.
+    No,
 }
 
 #[derive(Default)]
@@ -143,6 +154,7 @@ impl TokenVerifier {
                     .build()
                     .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?,
                 cache: RwLock::new(JwksCache::default()),
+                fetching: tokio::sync::Mutex::new(()),
             }),
             None => None,
         };
@@ -153,7 +165,7 @@ impl TokenVerifier {
     /// failure is logged and left to the first request to retry.
     pub async fn prefetch(&self) {
         if let Some(jwks) = &self.jwks
-            && let Err(error) = jwks.refresh().await
+            && let Err(error) = jwks.refresh(Wait::ForKeys).await
         {
             tracing::warn!(%error, "JWKS not fetched at init; the first request will retry");
         }
@@ -213,11 +225,13 @@ impl TokenVerifier {
         if alg == Algorithm::HS256 {
             return Err(last_error);
         }
-        let needs_refresh = {
+        let wanted = {
             let cache = jwks.cache.read().await;
-            cache.is_stale() || !cache.keys.iter().any(matches)
+            if cache.keys.iter().any(matches) { cache.is_stale().then_some(Wait::No) } else { Some(Wait::ForKeys) }
         };
-        if needs_refresh && let Err(error) = jwks.refresh().await {
+        if let Some(wait) = wanted
+            && let Err(error) = jwks.refresh(wait).await
+        {
             tracing::warn!(%error, "JWKS refresh failed; using the keys already fetched, if any");
         }
         let cache = jwks.cache.read().await;
@@ -236,12 +250,21 @@ impl TokenVerifier {
 }
 
 impl Jwks {
-    async fn refresh(&self) -> Result<(), AuthError> {
-        let mut cache = self.cache.write().await;
-        if cache.attempted_at.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH) {
-            return Ok(());
+    async fn refresh(&self, wait: Wait) -> Result<(), AuthError> {
+        let _fetching = match wait {
+            Wait::ForKeys => self.fetching.lock().await,
+            Wait::No => match self.fetching.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(()),
+            },
+        };
+        {
+            let mut cache = self.cache.write().await;
+            if cache.attempted_at.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH) {
+                return Ok(());
+            }
+            cache.attempted_at = Some(Instant::now());
         }
-        cache.attempted_at = Some(Instant::now());
         let set: JwkSet = self
             .http
             .get(&self.url)
@@ -252,7 +275,9 @@ impl Jwks {
             .json()
             .await
             .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
-        cache.keys = keys_from_jwks(&set);
+        let keys = keys_from_jwks(&set);
+        let mut cache = self.cache.write().await;
+        cache.keys = keys;
         cache.fetched_at = Some(Instant::now());
         Ok(())
     }

@@ -4,10 +4,11 @@
 //! - [`store`]: the DynamoDB single table, with tenant-prefixed keys and conditional writes.
 //! - [`api`]: one [`api::Endpoint`] per Lambda function, and the request wrapper they share.
 //! - [`auth`], [`cursor`], [`http`], [`error`]: tokens, pagination, parsing and RFC 7807 errors.
-//! - [`config`], [`telemetry`], [`lambda`]: cold-start wiring.
+//! - [`config`], [`aws_clients`], [`telemetry`], [`lambda`]: cold-start wiring.
 
 pub mod api;
 pub mod auth;
+pub mod aws_clients;
 pub mod config;
 pub mod cursor;
 pub mod domain;
@@ -17,3 +18,32 @@ pub mod lambda;
 pub mod payments;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod tests {
+    /// The IAM check attributes AWS calls to a function through a task-local scope (see
+    /// docs/iam.md); a task spawned by handler code would escape it, and its calls with it.
+    #[test]
+    fn handler_code_spawns_no_tasks() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if ["tokio::spawn", "task::spawn", "JoinSet"]
+                        .iter()
+                        .any(|p| text.contains(p) && !path.ends_with("lib.rs"))
+                    {
+                        offenders.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "spawning in handler code: {offenders:?}");
+    }
+}

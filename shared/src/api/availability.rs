@@ -2,17 +2,26 @@
 //! is a transaction conditioned on the counters it is based on, so a flip computed from a
 //! read that is already stale does not commit.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::Deps;
 use crate::domain::event::EventStatus;
 use crate::store::StoreError;
 
+/// How long a status flip may hold up the answer to the change that called for it.
+const FOLLOW_BUDGET: Duration = Duration::from_secs(3);
+
 /// Flips the event's status if its availability calls for it. Failures are logged, not
-/// returned: the sale or release that triggered this has already happened.
+/// returned: the sale or release that triggered this has already happened, and the next change
+/// of the counters flips the status again. A slow database costs the caller at most
+/// [`FOLLOW_BUDGET`], so a committed hold is never answered after its function's timeout.
 pub async fn follow(deps: &Deps, tenant: Uuid, event: Uuid) {
-    if let Err(error) = flip_if_due(deps, tenant, event).await {
-        tracing::warn!(%error, %event, "could not update sold-out status");
+    match tokio::time::timeout(FOLLOW_BUDGET, flip_if_due(deps, tenant, event)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, %event, "could not update sold-out status"),
+        Err(_) => tracing::warn!(%event, budget = ?FOLLOW_BUDGET, "sold-out status not updated in time"),
     }
 }
 

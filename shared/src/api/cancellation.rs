@@ -101,6 +101,7 @@ pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, Ap
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {
     reason: String,
+    #[serde(default, deserialize_with = "crate::domain::fields::not_null")]
     amount: Option<i64>,
 }
 

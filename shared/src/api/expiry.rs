@@ -5,6 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::Deps;
@@ -12,8 +13,18 @@ use crate::domain::reservation::Reservation;
 
 /// SQS caps a message's delay at 15 minutes; longer holds are re-sent with the remainder.
 const MAX_DELAY_SECONDS: i64 = 900;
-/// Holds the sweep ends per run; the next run takes the rest.
+/// How long a hold's answer may wait for its expiry message. The hold is committed by then and
+/// the sweep is the safety net, so a slow or frozen queue service costs at most this, never a
+/// timed-out function (whose client would retry and could hold twice once the key lapses).
+pub const EXPIRY_SEND_BUDGET: Duration = Duration::from_millis(1500);
+/// Holds the sweep reads per batch (per expiry shard).
 const SWEEP_BATCH: usize = 200;
+/// Holds the sweep ends at once: a backlog clears quickly without flooding one partition.
+const SWEEP_CONCURRENCY: usize = 8;
+/// No expiry starts with less time left than this: one database call at its worst (6 s, see
+/// `aws_clients`) and the batch's status updates (at most 3 s each, side by side), so the
+/// function is never cut off mid-way.
+const SWEEP_STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(9);
 
 /// The expiry queue's message: which hold, and when it is due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +51,16 @@ pub enum ExpiryError {
 /// case it exists for; the hold itself is already safely placed.
 pub async fn schedule(deps: &Deps, tenant: Uuid, hold: &Reservation) {
     let message = ExpiryMessage { tenant_id: tenant, reservation_id: hold.id, expires_at: hold.expires_at };
-    if let Err(error) = send(deps, &message, crate::domain::now()).await {
-        tracing::warn!(%error, reservation = %hold.id, "expiry message not sent; the sweep will expire this hold");
+    match tokio::time::timeout(EXPIRY_SEND_BUDGET, send(deps, &message, crate::domain::now())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, reservation = %hold.id, "expiry message not sent; the sweep will expire this hold");
+        }
+        Err(_) => tracing::warn!(
+            reservation = %hold.id,
+            budget = ?EXPIRY_SEND_BUDGET,
+            "expiry message not confirmed in time; the sweep will expire this hold if it was not sent"
+        ),
     }
 }
 
@@ -91,19 +110,60 @@ async fn process(deps: &Deps, body: &str) -> Result<(), ExpiryError> {
     Ok(())
 }
 
-/// The scheduled safety net: ends every hold past its expiry that is still held.
-pub async fn sweep(deps: &Deps) -> Result<usize, crate::error::ApiError> {
-    let due = deps.store.expired_holds(crate::domain::now(), SWEEP_BATCH).await?;
+/// The scheduled safety net: ends every hold past its expiry that is still held, batch after
+/// batch, [`SWEEP_CONCURRENCY`] at a time, and brings each batch's events up to date; it starts
+/// no expiry once its time is nearly spent (the next run takes the rest). A hold that fails to
+/// end does not stop the others; the run then reports the failure, so the function's error
+/// alarm sees it.
+pub async fn sweep(deps: &Deps, deadline: Instant) -> Result<usize, crate::error::ApiError> {
+    use futures_util::StreamExt;
     let mut expired = 0;
-    for (tenant, hold) in due {
-        if super::reservations::expire(deps, tenant, hold.id).await? {
-            expired += 1;
+    let mut failure = None;
+    let time_left = || Instant::now() + SWEEP_STOP_BEFORE_DEADLINE < deadline;
+    while time_left() {
+        let due = match deps.store.expired_holds(crate::domain::now(), SWEEP_BATCH).await {
+            Ok(due) => due,
+            Err(error) => {
+                failure.get_or_insert(error.into());
+                break;
+            }
+        };
+        let outcomes: Vec<_> = futures_util::stream::iter(due)
+            .take_while(|_| std::future::ready(time_left()))
+            .map(|(tenant, hold)| async move {
+                (tenant, hold.id, super::reservations::end_if_due(deps, tenant, hold.id).await)
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect()
+            .await;
+        let mut events = std::collections::BTreeSet::new();
+        for (tenant, hold, outcome) in outcomes {
+            match outcome {
+                Ok(Some(event)) => {
+                    expired += 1;
+                    events.insert((tenant, event));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, %hold, "the sweep could not end this hold; the next run retries it");
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        // Once per event that got tickets back, before the next batch (a run cut short loses none).
+        let ended = events.len();
+        futures_util::stream::iter(events)
+            .for_each_concurrent(SWEEP_CONCURRENCY, |(tenant, event)| super::availability::follow(deps, tenant, event))
+            .await;
+        // Nothing ended: nothing is due, or only holds the index has not caught up with.
+        if ended == 0 {
+            break;
         }
     }
     if expired > 0 {
         tracing::info!(expired, "sweep expired holds");
     }
-    Ok(expired)
+    failure.map_or(Ok(expired), Err)
 }
 
 #[cfg(test)]

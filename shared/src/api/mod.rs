@@ -18,8 +18,6 @@ pub mod venues;
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -64,8 +62,8 @@ impl Deps {
     /// Builds the SDK clients from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
     pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk_timeouts()).load().await;
-        let deps = Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))?;
+        let (dynamodb, sqs) = crate::aws_clients::from_environment().await;
+        let deps = Self::with_clients(config, dynamodb, sqs)?;
         deps.verifier.prefetch().await;
         Ok(deps)
     }
@@ -103,18 +101,6 @@ impl Deps {
             health: health::HealthCache::default(),
         })
     }
-}
-
-/// The SDK's timeouts on Lambda: one DynamoDB or SQS call (all its retries) takes at most 6 s,
-/// so a stalled dependency turns into a 503 inside an HTTP function's 10 s rather than a
-/// function cut off after its write committed. (The local emulator clients do not use them yet:
-/// moto, loaded by the heaviest tests on two cores, is slower than these budgets.)
-pub fn sdk_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(6))
-        .build()
 }
 
 /// The longest one call to the payment provider may take (see docs/timeouts.md).
@@ -372,7 +358,7 @@ impl Job {
         let batch = || serde_json::from_value(payload.clone()).map_err(ApiError::internal);
         let response = match self {
             Self::ExpireHolds => serde_json::to_value(expiry::handle_batch(deps, batch()?).await),
-            Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps).await? })),
+            Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps, deadline).await? })),
             Self::FanOutRefunds => serde_json::to_value(fanout::handle_batch(deps, batch()?, deadline).await),
             Self::ProcessRefunds => serde_json::to_value(refunds::handle_batch(deps, batch()?, deadline).await),
             Self::ResumeCancellations => {

@@ -312,16 +312,24 @@ pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Respon
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }
 
-/// Used by the expiry consumer and the sweep: expire one hold if it is still held and due.
+/// Used by the expiry consumer: expire one hold if it is still held and due, and put its
+/// event back on sale if that returned the last tickets of a sold-out event.
 pub async fn expire(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<bool, ApiError> {
-    let Some(hold) = deps.store.get_reservation(tenant, reservation).await? else { return Ok(false) };
+    let ended = end_if_due(deps, tenant, reservation).await?;
+    if let Some(event) = ended {
+        super::availability::follow(deps, tenant, event).await;
+    }
+    Ok(ended.is_some())
+}
+
+/// Expires one hold if it is still held and due; returns its event when it did. The caller
+/// brings the event's status up to date ([`super::availability::follow`]), once per event.
+pub async fn end_if_due(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<Option<Uuid>, ApiError> {
+    let Some(hold) = deps.store.get_reservation(tenant, reservation).await? else { return Ok(None) };
     let now = crate::domain::now();
     if hold.status != ReservationStatus::Held || now < hold.expires_at {
-        return Ok(false);
+        return Ok(None);
     }
     let ended = deps.store.end_hold(tenant, &hold, ReservationStatus::Expired, now).await?;
-    if ended {
-        super::availability::follow(deps, tenant, hold.event_id).await;
-    }
-    Ok(ended)
+    Ok(ended.then_some(hold.event_id))
 }

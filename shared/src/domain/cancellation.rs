@@ -139,8 +139,11 @@ impl Cancellation {
 #[serde(deny_unknown_fields)]
 pub struct CancelInput {
     reason: String,
+    #[serde(default, deserialize_with = "fields::not_null")]
     refund_policy: Option<RefundPolicy>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     partial_percent: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     notify_holders: Option<bool>,
 }
 

@@ -202,9 +202,13 @@ const MAX_METADATA_BYTES: usize = 8 * 1024;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
+    #[serde(default, deserialize_with = "fields::not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     venue_id: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     starts_at: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     ends_at: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
@@ -212,19 +216,27 @@ pub struct EventInput {
     short_description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     category: Option<Option<Category>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     visibility: Option<Visibility>,
     #[serde(default, deserialize_with = "nullable")]
     doors_open_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     timezone: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     capacity: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     cancellation_deadline_hours: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
     image_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     age_restriction: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     metadata: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     status: Option<EventStatus>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     version: Option<i64>,
 }
 

@@ -138,10 +138,36 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    let unique_local = first & 0xfe00 == 0xfc00;
-    let link_local = first & 0xffc0 == 0xfe80;
-    !(ip.is_loopback() || ip.is_unspecified() || unique_local || link_local)
+    let s = ip.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    // Forms that carry an IPv4 address reach that address: judge them by it. IPv4-compatible
+    // (::a.b.c.d, which also covers :: and ::1), NAT64's well-known prefix, SIIT's
+    // ::ffff:0:a.b.c.d, and 6to4.
+    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return is_public_v4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded(s[1], s[2]));
+    }
+    let unique_local = s[0] & 0xfe00 == 0xfc00;
+    let link_local = s[0] & 0xffc0 == 0xfe80;
+    let site_local = s[0] & 0xffc0 == 0xfec0;
+    let multicast = s[0] & 0xff00 == 0xff00;
+    let local_nat64 = s[..3] == [0x64, 0xff9b, 1];
+    // Teredo hides its IPv4 client address; documentation and discard ranges route nowhere.
+    let teredo = s[..2] == [0x2001, 0];
+    let documentation = s[..2] == [0x2001, 0xdb8];
+    let discard = s[..4] == [0x100, 0, 0, 0];
+    let orchid = s[0] == 0x2001 && s[1] & 0xfff0 == 0x0010;
+    !(unique_local
+        || link_local
+        || site_local
+        || multicast
+        || local_nat64
+        || teredo
+        || documentation
+        || discard
+        || orchid)
 }
 
 /// For optional fields that may be cleared: absent → `None`, `null` → `Some(None)`.
@@ -153,8 +179,31 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// For optional fields that have no `null`: absent leaves them out (or unchanged), `null` is a
+/// type error like any other wrong type, so `{"timezone": null}` is a 400, not a silent no-op.
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn public_addresses_in_any_ipv6_form_are_accepted() {
+        for url in [
+            "https://8.8.8.8/a.png",
+            "https://[2606:4700::1111]/a.png",
+            "https://[::ffff:8.8.8.8]/a.png",
+            "https://[64:ff9b::808:808]/a.png",
+            "https://[2002:808:808::1]/a.png",
+        ] {
+            assert!(super::public_https_url("image_url", url).is_ok(), "{url}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -119,11 +119,16 @@ pub struct LineInput {
     quantity: i64,
 }
 
+/// The largest quantity a hold line may ask for before it is malformed (400). Within it, a
+/// quantity outside the ticket type's own min/max per order is a 422, as API.md says.
+pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
+
 /// `POST /events/{id}/reservations` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationInput {
     items: Vec<LineInput>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     hold_minutes: Option<i64>,
 }
 
@@ -152,7 +157,8 @@ impl ReservationInput {
                     )
                 }),
             );
-            let quantity = p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 1, 100));
+            let quantity =
+                p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 0, MAX_LINE_QUANTITY));
             if let Some(id) = id
                 && !seen.insert(id)
             {
@@ -384,7 +390,7 @@ mod tests {
         let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, Uuid::now_v7());
         let eleven = format!(r#"{{"items":[{}]}}"#, vec![line; 11].join(","));
         assert!(request(&eleven).is_err());
-        let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":0}}],"hold_minutes":61}}"#);
+        let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":-1}}],"hold_minutes":61}}"#);
         let Err(ApiError::BadRequest(errors)) = request(&zero) else { panic!() };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["items[0].quantity", "hold_minutes"]);

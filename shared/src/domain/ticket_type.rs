@@ -123,23 +123,33 @@ impl TicketType {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketTypeInput {
+    #[serde(default, deserialize_with = "fields::not_null")]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     price: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     currency: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     quantity: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     service_fee: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     facility_fee: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     tax_rate_bps: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
     sales_start_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     sales_end_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     min_per_order: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     max_per_order: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
     pricing: Option<Option<Pricing>>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     version: Option<i64>,
 }
 

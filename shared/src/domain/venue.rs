@@ -55,8 +55,11 @@ pub struct CreateVenue {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateVenue {
+    #[serde(default, deserialize_with = "fields::not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     capacity: Option<i64>,
+    #[serde(default, deserialize_with = "fields::not_null")]
     timezone: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     address: Option<Option<AddressInput>>,
@@ -164,6 +167,16 @@ mod tests {
         .unwrap();
         assert_eq!((venue.capacity, venue.version), (500, 1));
         assert_eq!(venue.address.unwrap().country, "FR");
+    }
+
+    #[test]
+    fn a_field_without_null_refuses_null_rather_than_ignoring_it() {
+        for body in [r#"{"timezone":null}"#, r#"{"name":null}"#, r#"{"capacity":null}"#] {
+            let error = parse_json::<UpdateVenue>(body.as_bytes()).expect_err(body);
+            assert_eq!(fields_of(error).len(), 1, "{body}");
+        }
+        let cleared = parse_json::<UpdateVenue>(br#"{"address":null}"#).unwrap();
+        assert!(matches!(cleared.address, Some(None)), "address is nullable: null removes it");
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub struct Store {
 
 const TRANSACTION_ATTEMPTS: u32 = 4;
 
+/// Queries one page of a list may take. Each reads at most `limit + 1` (≤ 101) items, or 25
+/// when fewer are missing, so a page evaluates at most ~400 items whatever its filter.
+pub const MAX_READS_PER_PAGE: usize = 4;
+
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -386,25 +390,20 @@ impl Store {
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));
         let page: Page<Event> = self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await?;
-        // Each event's counts live on its ticket types; fetch them side by side.
-        let mut lookups = tokio::task::JoinSet::new();
-        for (i, event) in page.items.iter().enumerate() {
-            let (store, id) = (self.clone(), event.id);
-            lookups.spawn(async move { (i, store.ticket_types_of(tenant, id).await) });
-        }
-        let mut types: Vec<Vec<TicketType>> = vec![Vec::new(); page.items.len()];
-        while let Some(joined) = lookups.join_next().await {
-            let (i, found) = joined.map_err(|e| StoreError::Failed(e.to_string()))?;
-            types[i] = found?;
-        }
+        // Each event's counts live on its ticket types; fetch them side by side (in this task:
+        // the calls are I/O, and stay within the invocation's context).
+        let types =
+            futures_util::future::try_join_all(page.items.iter().map(|event| self.ticket_types_of(tenant, event.id)))
+                .await?;
         let items = page.items.into_iter().zip(types).map(|(e, t)| StoredEvent::with_ticket_types(e, t)).collect();
         Ok(Page { items, next: page.next })
     }
 
     // ---- plumbing ----
 
-    /// Reads until `limit` matching items are found, so filters never cause short pages; the
-    /// cursor is the key of the last item returned, and `None` only when nothing follows.
+    /// Reads until `limit` matching items are found or [`MAX_READS_PER_PAGE`] queries are spent,
+    /// so a selective filter costs a bounded amount per request: its page may be short, with a
+    /// cursor to go on. The cursor is `None` only when nothing follows.
     async fn paginate<T: DeserializeOwned>(
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -426,7 +425,7 @@ impl Store {
     ) -> Result<Page<Item>, StoreError> {
         let mut found: Vec<Item> = Vec::with_capacity(limit + 1);
         let mut resume = start;
-        loop {
+        for _ in 0..MAX_READS_PER_PAGE {
             let wanted = i32::try_from(limit + 1 - found.len()).unwrap_or(i32::MAX).max(25);
             let output =
                 query.clone().limit(wanted).set_exclusive_start_key(resume.take()).send().await.map_err(classify)?;
@@ -436,16 +435,16 @@ impl Store {
                 break;
             }
         }
-        let more = found.len() > limit;
-        found.truncate(limit);
-        let next = if more {
-            found.last().map(|item| {
+        if found.len() > limit {
+            found.truncate(limit);
+            let next = found.last().map(|item| {
                 key_attributes.iter().filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone()))).collect()
-            })
-        } else {
-            None
-        };
-        Ok(Page { items: found, next })
+            });
+            return Ok(Page { items: found, next });
+        }
+        // Out of reads before `limit` matches (a selective filter): a short page, and the cursor
+        // resumes where the reading stopped.
+        Ok(Page { items: found, next: resume })
     }
 
     fn put(&self, item: Item, condition: &str, values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {

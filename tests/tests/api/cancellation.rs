@@ -71,7 +71,7 @@ pub async fn cancel(client: &Client, event: &Value, body: Value) -> crate::harne
 
 /// Polls the cancellation until it is no longer IN_PROGRESS.
 pub async fn finished(client: &Client, event: &Value) -> Value {
-    finished_within(client, event, Duration::from_secs(150)).await
+    finished_within(client, event, Duration::from_mins(4)).await
 }
 
 pub async fn finished_within(client: &Client, event: &Value, limit: Duration) -> Value {
@@ -402,7 +402,10 @@ async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
     loop {
         runs += 1;
         let batch = json!({ "Records": [record.clone()] });
-        let response = Job::FanOutRefunds.handle(&stack.deps, batch, crate::harness::deadline()).await.unwrap();
+        let response =
+            local_runner::workers::invoke(&stack.deps, Job::FanOutRefunds, batch, std::time::Duration::from_mins(1))
+                .await
+                .unwrap();
         let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
         if cancellation.fanout_done {
             assert_eq!(response["batchItemFailures"], json!([]));
@@ -438,4 +441,33 @@ async fn a_hold_missed_by_the_voiding_still_cannot_be_bought() {
     assert!(stack.deps.store.cancel_event(tenant.id, &stored, &cancellation).await.unwrap());
     buyer.pay_and_confirm(&hold).await.assert_problem(409, "INVALID_EVENT_STATE");
     assert_eq!(crate::inventory::capacity(&organizer, &event).await["sold"], 0);
+}
+
+#[tokio::test]
+async fn a_fan_out_near_its_deadline_hands_over_to_a_fresh_invocation() {
+    use shared::api::Job;
+    use shared::api::fanout::STEP_BUDGET;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
+    let (event, _) = sold_event(&tenant, 3, 3).await;
+    let admin = tenant.admin();
+    assert_eq!(cancel(&admin, &event, json!({ "reason": "Hand-over" })).await.status, 202);
+    let job = drain(&stack, "CancellationQueue").await;
+    assert_eq!(job.len(), 1);
+    let batch = |body: &Value| json!({ "Records": [crate::harness::sqs_record("fan-out-1", &body.to_string())] });
+    // Less time left than a step may take: the run passes the work on without starting a step.
+    let response =
+        local_runner::workers::invoke(&stack.deps, Job::FanOutRefunds, batch(&job[0]), STEP_BUDGET).await.unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]), "handing over is not a failure");
+    let handed_over = drain(&stack, "CancellationQueue").await;
+    assert_eq!(handed_over, job, "the same fan-out message, for a fresh invocation");
+    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
+    assert_eq!((cancellation.fanout_pages, cancellation.fanout_done), (0, false), "no step started");
+
+    let long = std::time::Duration::from_mins(1);
+    let response = local_runner::workers::invoke(&stack.deps, Job::FanOutRefunds, batch(&handed_over[0]), long).await;
+    assert_eq!(response.unwrap()["batchItemFailures"], json!([]));
+    let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
+    assert!(cancellation.fanout_done, "the fresh invocation finished the fan-out");
+    assert_eq!(drain(&stack, "RefundQueue").await.len(), 3, "every order's refund sent once");
 }

@@ -60,6 +60,18 @@ async fn malformed_event_fields_are_400s() {
         (json!({ "image_url": "https://10.1.2.3/a.png" }), "image_url"),
         (json!({ "image_url": "https://169.254.169.254/latest" }), "image_url"),
         (json!({ "image_url": "https://[::1]/a.png" }), "image_url"),
+        // IPv6 forms that carry a private IPv4 address, and IPv6 ranges that are not global.
+        (json!({ "image_url": "https://[::ffff:169.254.169.254]/latest" }), "image_url"),
+        (json!({ "image_url": "https://[::10.0.0.1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[64:ff9b::a9fe:a9fe]/latest" }), "image_url"),
+        (json!({ "image_url": "https://[2002:c0a8:101::1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[64:ff9b:1::a00:1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[fec0::1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[ff02::1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[2001:db8::1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[::ffff:0:a00:1]/a.png" }), "image_url"),
+        (json!({ "image_url": "https://[2001:10::1]/a.png" }), "image_url"),
         (json!({ "age_restriction": 101 }), "age_restriction"),
         (json!({ "cancellation_deadline_hours": 8761 }), "cancellation_deadline_hours"),
         (json!({ "capacity": 0 }), "capacity"),
@@ -403,4 +415,50 @@ async fn metadata_the_table_cannot_store_is_a_400_not_a_500() {
             organizer.post("/api/v1/events", &event_body(&venue, "Meta", 10, json!({ "metadata": metadata }))).await;
         reply.assert_problem(400, "VALIDATION_ERROR");
     }
+}
+
+#[tokio::test]
+async fn a_selective_list_reads_a_bounded_amount_per_page_and_pages_on() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(50).await;
+    // 150 drafts a customer may not see, then one published event after them all.
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
+    let drafts: Vec<_> = (0..150)
+        .map(|i| {
+            let (organizer, venue, gate) = (organizer.clone(), venue.clone(), std::sync::Arc::clone(&gate));
+            tokio::spawn(async move {
+                let _turn = gate.acquire().await.unwrap();
+                organizer.event(&venue, &format!("Draft {i}"), 10 + i, json!({})).await;
+            })
+        })
+        .collect();
+    for draft in drafts {
+        draft.await.unwrap();
+    }
+    let public = organizer.event(&venue, "Public", 200, json!({})).await;
+    let publish =
+        organizer.post(&format!("/api/v1/events/{}/publish", public["id"].as_str().unwrap()), &json!({})).await;
+    assert_eq!(publish.status, 200, "{}", publish.text);
+
+    let customer = tenant.customer();
+    let first = customer.get("/api/v1/events?limit=5").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["events"], json!([]), "no page reads all 151 events to fill itself");
+    let mut cursor = first.body["next_cursor"].as_str().expect("a short page says more may follow").to_owned();
+    let mut seen = Vec::new();
+    let mut pages = 1;
+    loop {
+        let page = customer.get(&format!("/api/v1/events?limit=5&cursor={cursor}")).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        pages += 1;
+        seen.extend(page.body["events"].as_array().unwrap().iter().map(|e| e["id"].clone()));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+        assert!(pages < 20, "the pages end");
+    }
+    assert_eq!(seen, [public["id"].clone()], "every page together finds exactly the visible event");
+    assert!(pages >= 2, "{pages} pages");
 }

@@ -11,15 +11,21 @@ use shared::api::Job;
 use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack, no_workers, sqs_record};
 use crate::inventory::{assert_counts_add_up, capacity, event_on_sale};
 
-/// A one-minute hold of 2 tickets of a 10-ticket type; returns it and the event.
+/// A one-minute hold of all 10 tickets of a 10-ticket type (so the event reads SOLD_OUT until
+/// the hold ends); returns it and the event.
 async fn one_minute_hold(tenant: &Tenant) -> (Value, Value) {
+    hold_on_a_new_event(tenant, 10, 1).await
+}
+
+/// A hold of `quantity` of a new 10-ticket type, for `minutes`; returns it and the event.
+async fn hold_on_a_new_event(tenant: &Tenant, quantity: u32, minutes: u32) -> (Value, Value) {
     let organizer = tenant.organizer();
     let (event, types) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
     let reply = tenant
         .customer()
         .post(
             &format!("/api/v1/events/{}/reservations", id(&event)),
-            &json!({ "items": [{ "ticket_type_id": types[0]["id"], "quantity": 2 }], "hold_minutes": 1 }),
+            &json!({ "items": [{ "ticket_type_id": types[0]["id"], "quantity": quantity }], "hold_minutes": minutes }),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -43,6 +49,8 @@ async fn wait_for_capacity_back(tenant: &Tenant, event: &Value, limit: Duration)
 async fn assert_returned_within_a_minute_of_expiry(options: StackOptions, path: &str) {
     let (tenant, _) = isolated_stack(options).await;
     let (hold, event) = one_minute_hold(&tenant).await;
+    let event_path = format!("/api/v1/events/{}", id(&event));
+    assert_eq!(tenant.organizer().get(&event_path).await.body["event"]["status"], "SOLD_OUT", "{path}");
     let expires_at: DateTime<Utc> = hold["expires_at"].as_str().unwrap().parse().unwrap();
     let back = wait_for_capacity_back(&tenant, &event, Duration::from_secs(150)).await.expect("capacity comes back");
     assert!(back >= expires_at, "{path}: capacity came back before the hold expired");
@@ -50,6 +58,8 @@ async fn assert_returned_within_a_minute_of_expiry(options: StackOptions, path: 
     assert!(lag <= chrono::Duration::seconds(60), "{path}: capacity came back {lag} after expiry");
     let read = tenant.customer().get(&format!("/api/v1/reservations/{}", id(&hold))).await;
     assert_eq!(read.body["reservation"]["status"], "EXPIRED", "{path}");
+    let status = tenant.organizer().get(&event_path).await.body["event"]["status"].clone();
+    assert_eq!(status, "ON_SALE", "{path}: the expiry put the tickets back on sale");
 }
 
 #[tokio::test]
@@ -82,11 +92,15 @@ async fn an_expired_hold_is_never_sold_and_expires_once() {
         .await
         .assert_problem(410, "RESERVATION_EXPIRED");
     let before_cleanup = capacity(&tenant.organizer(), &event).await;
-    assert_eq!((before_cleanup["reserved"].as_u64(), before_cleanup["sold"].as_u64()), (Some(2), Some(0)));
+    assert_eq!((before_cleanup["reserved"].as_u64(), before_cleanup["sold"].as_u64()), (Some(10), Some(0)));
 
-    let first = Job::SweepHolds.handle(&deps, json!({}), crate::harness::deadline()).await.unwrap();
+    let first = local_runner::workers::invoke(&deps, Job::SweepHolds, json!({}), std::time::Duration::from_mins(1))
+        .await
+        .unwrap();
     assert_eq!(first["expired"], 1);
-    let second = Job::SweepHolds.handle(&deps, json!({}), crate::harness::deadline()).await.unwrap();
+    let second = local_runner::workers::invoke(&deps, Job::SweepHolds, json!({}), std::time::Duration::from_mins(1))
+        .await
+        .unwrap();
     assert_eq!(second["expired"], 0, "expiring twice changes nothing");
     let after = capacity(&tenant.organizer(), &event).await;
     assert_eq!(
@@ -114,13 +128,17 @@ async fn a_poisoned_message_fails_alone_and_a_duplicate_delivery_returns_nothing
         json!({ "tenant_id": tenant.id, "reservation_id": hold["id"], "expires_at": hold["expires_at"] }).to_string();
     let batch =
         json!({ "Records": [sqs_record("m-1", &due), sqs_record("m-poison", "{not json"), sqs_record("m-2", &due)] });
-    let response = Job::ExpireHolds.handle(&deps, batch.clone(), crate::harness::deadline()).await.unwrap();
+    let response =
+        local_runner::workers::invoke(&deps, Job::ExpireHolds, batch.clone(), std::time::Duration::from_mins(1))
+            .await
+            .unwrap();
     assert_eq!(
         response["batchItemFailures"],
         json!([{ "itemIdentifier": "m-poison" }]),
         "only the poisoned message is retried"
     );
-    let again = Job::ExpireHolds.handle(&deps, batch, crate::harness::deadline()).await.unwrap();
+    let again =
+        local_runner::workers::invoke(&deps, Job::ExpireHolds, batch, std::time::Duration::from_mins(1)).await.unwrap();
     assert_eq!(again["batchItemFailures"], json!([{ "itemIdentifier": "m-poison" }]));
     let counts = capacity(&tenant.organizer(), &event).await;
     assert_eq!(
@@ -171,6 +189,94 @@ async fn an_unreadable_item_in_the_expiry_index_does_not_stop_the_sweep() {
     put.send().await.unwrap();
     let due = stack.deps.store.expired_holds(Utc::now(), 50).await;
     assert!(due.as_ref().is_ok_and(Vec::is_empty), "the item is skipped, not fatal: {:?}", due.err());
-    let swept = Job::SweepHolds.handle(&stack.deps, json!({}), crate::harness::deadline()).await.unwrap();
+    let swept =
+        local_runner::workers::invoke(&stack.deps, Job::SweepHolds, json!({}), std::time::Duration::from_mins(1))
+            .await
+            .unwrap();
     assert_eq!(swept["expired"], 0);
+}
+
+#[tokio::test]
+async fn a_message_for_a_hold_longer_than_the_longest_delay_waits_again() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
+    let (hold, event) = hold_on_a_new_event(&tenant, 1, 30).await;
+    let hold = &hold;
+    let delayed = || async {
+        let attributes = stack
+            .deps
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&stack.queues["ExpiryQueue"].url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap();
+        attributes.attributes.unwrap()[&QueueAttributeName::ApproximateNumberOfMessagesDelayed].clone()
+    };
+    assert_eq!(delayed().await, "1", "the hold's message, delayed SQS's longest 15 minutes");
+
+    // That message arrives after 15 minutes, with 15 still to go: it is sent again, not acted on.
+    let message =
+        json!({ "tenant_id": tenant.id, "reservation_id": hold["id"], "expires_at": hold["expires_at"] }).to_string();
+    let batch = json!({ "Records": [sqs_record("early", &message)] });
+    let response = local_runner::workers::invoke(&stack.deps, Job::ExpireHolds, batch, Duration::from_mins(1)).await;
+    assert_eq!(response.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(delayed().await, "2", "sent again for the rest of the hold");
+    let read = tenant.customer().get(&format!("/api/v1/reservations/{}", id(hold))).await;
+    assert_eq!(read.body["reservation"]["status"], "HELD");
+    assert_eq!(capacity(&tenant.organizer(), &event).await["reserved"], 1);
+}
+
+#[tokio::test]
+async fn a_backlog_of_expired_holds_is_swept_in_runs_that_each_end_in_time() {
+    let turn = crate::harness::heavy_test().await;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
+    let organizer = tenant.organizer();
+    let (event, types) = event_on_sale(&organizer, 600, &[("General", 1000, 600, json!({}))]).await;
+    let path = format!("/api/v1/events/{}/reservations", id(&event));
+    let body = json!({ "items": [{ "ticket_type_id": types[0]["id"], "quantity": 1 }], "hold_minutes": 1 });
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    // 120 customers × 5 holds (the most one may have open): 600 holds due in the same minute.
+    let holds: Vec<_> = (0..600)
+        .map(|n| {
+            let (buyer, path, body, gate) =
+                (tenant.user("customer", &format!("backlog-{}", n / 5)), path.clone(), body.clone(), gate.clone());
+            tokio::spawn(async move {
+                let _turn = gate.acquire().await.unwrap();
+                let reply = buyer.post(&path, &body).await;
+                assert_eq!(reply.status, 201, "{}", reply.text);
+                reply.body["reservation"]["expires_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap()
+            })
+        })
+        .collect();
+    let mut last_expiry = Utc::now();
+    for hold in holds {
+        last_expiry = last_expiry.max(hold.await.unwrap());
+    }
+    // Other heavy tests may run while these holds wait out their minute.
+    drop(turn);
+    tokio::time::sleep((last_expiry - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1)).await;
+    let _turn = crate::harness::heavy_test().await;
+
+    let timeout = crate::harness::template()
+        .schedules
+        .iter()
+        .find(|s| s.function == Job::SweepHolds.function_name())
+        .unwrap()
+        .timeout;
+    // Each run ends what it can in its time and stops before it is cut off; the next takes the rest.
+    let mut runs = Vec::new();
+    while runs.iter().sum::<u64>() < 600 {
+        let started = Instant::now();
+        let swept = local_runner::workers::invoke(&stack.deps, Job::SweepHolds, json!({}), timeout).await;
+        let expired = swept.expect("the run ends before the function's timeout")["expired"].as_u64().unwrap();
+        println!("sweep run {}: {expired} holds in {:?}", runs.len() + 1, started.elapsed());
+        assert!(expired > 0, "every run makes progress");
+        runs.push(expired);
+        assert!(runs.len() <= 5, "{runs:?}");
+    }
+    assert_eq!(runs.iter().sum::<u64>(), 600, "each hold expired once: {runs:?}");
+    let counts = capacity(&organizer, &event).await;
+    assert_eq!((counts["available"].as_u64(), counts["reserved"].as_u64()), (Some(600), Some(0)));
 }

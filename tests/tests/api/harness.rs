@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use aws_config::timeout::TimeoutConfig;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use local_runner::emulators::{Emulators, Installation};
 use local_runner::server::Gateway;
 use local_runner::template::Template;
 use local_runner::token::DevClaims;
 use local_runner::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
-use local_runner::{create_table, emulator_clients, local_config, local_config_with, queue_variables};
+use local_runner::{create_table, emulator_clients_with, local_config, local_config_with, queue_variables};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -105,10 +106,33 @@ pub struct Provisioned {
     pub payments_url: String,
 }
 
+/// SDK timeouts for the suite's shared emulators. The suite loads one DynamoDB Local and one
+/// moto on two cores with hundreds of concurrent transactions; single calls then take seconds
+/// that take milliseconds on AWS, and Lambda's 3 s per attempt would fail them. What Lambda's
+/// own timeouts do to a stalled dependency is tested on stacks of their own (`faults.rs`).
+pub fn loaded_emulator_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(20))
+        .operation_timeout(std::time::Duration::from_secs(40))
+        .build()
+}
+
 /// Creates `table`, its queues and a fake payment provider, and starts the chosen workers on
 /// the current runtime.
 pub async fn provision(dynamodb_endpoint: &str, sqs_endpoint: &str, table: &str, options: StackOptions) -> Provisioned {
-    let (dynamodb, sqs) = emulator_clients(dynamodb_endpoint, sqs_endpoint);
+    provision_with(dynamodb_endpoint, sqs_endpoint, table, options, &loaded_emulator_timeouts()).await
+}
+
+/// As [`provision`], with the SDK timeouts given.
+pub async fn provision_with(
+    dynamodb_endpoint: &str,
+    sqs_endpoint: &str,
+    table: &str,
+    options: StackOptions,
+    timeouts: &TimeoutConfig,
+) -> Provisioned {
+    let (dynamodb, sqs) = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, timeouts);
     let template = template();
     create_table(&dynamodb, &template.tables[0], table).await.expect("table created");
     let queues = create_queues(&sqs, &template, table).await.expect("queues created");
@@ -155,7 +179,8 @@ impl Stack {
     /// endpoint (to wire a stack differently from the shared one).
     pub fn deps(&self, table: &str, sqs_endpoint: Option<&str>) -> Arc<Deps> {
         let sqs_endpoint = sqs_endpoint.map_or_else(|| self.emulators.sqs.endpoint(), str::to_owned);
-        let (dynamodb, sqs) = emulator_clients(&self.emulators.dynamodb.endpoint(), &sqs_endpoint);
+        let (dynamodb, sqs) =
+            emulator_clients_with(&self.emulators.dynamodb.endpoint(), &sqs_endpoint, &loaded_emulator_timeouts());
         Arc::new(Deps::with_clients(&local_config(table).unwrap(), dynamodb, sqs).unwrap())
     }
 }
@@ -406,11 +431,6 @@ pub fn sqs_record(message_id: &str, body: &str) -> Value {
     json!({ "messageId": message_id, "receiptHandle": "r", "body": body,
             "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {},
             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:local", "awsRegion": "us-east-1" })
-}
-
-/// A job's deadline as Lambda would give it to a 30-second function.
-pub fn deadline() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(30)
 }
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {

@@ -42,7 +42,8 @@ async fn every_sample_event_reaches_its_handler() {
         let file = project_root().join(format!("events/{}.json", endpoint.function_name()));
         let json = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let request = lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let response = endpoint.handle(&deps, request).await;
+        let response =
+            local_runner::operation_log::as_function(endpoint.function_name(), endpoint.handle(&deps, request)).await;
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert_eq!(response.status().as_u16(), expected_status(endpoint), "{}: {body}", file.display());
         let request_id = response.headers().get("x-request-id").unwrap().to_str().unwrap();
@@ -59,7 +60,12 @@ async fn every_job_sample_runs_through_its_job() {
         let file = project_root().join(format!("events/{}.json", job.function_name()));
         let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        let response = job.handle(&deps, payload, deadline).await.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let response = local_runner::operation_log::as_function(
+            job.function_name(),
+            Box::pin(job.handle(&deps, payload, deadline)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         // The samples name holds, orders and cancellations a fresh table does not have: each
         // message is a no-op that succeeds, so nothing is reported for redelivery.
         match job {
