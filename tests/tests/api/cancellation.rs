@@ -200,7 +200,12 @@ async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
 #[tokio::test]
 async fn flaky_payments_and_duplicate_deliveries_still_refund_each_order_once_at_33_percent() {
     let _turn = crate::harness::heavy_test().await;
-    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), true)).await;
+    // The whole system, resumer included: a refund whose every delivery ends with its outcome
+    // still open (5xx, or 409 for a duplicate calling with the same key) goes to the dead-letter
+    // queue unsettled, and only the resumer sends it again. Fresh-clone CI runs hit that streak.
+    let mut options = with_consumers(vec![("CANCELLATION_STALL_SECONDS".into(), "5".into())], true);
+    options.schedules = true;
+    let (tenant, stack) = isolated_stack(options).await;
     let (event, totals) = sold_event(&tenant, 250, 100).await;
     configure_fake(&stack, json!({ "failure_rate": 0.3 })).await;
     let admin = tenant.admin();
