@@ -108,7 +108,7 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def policy_statements(template: dict) -> tuple[dict[str, list[Statement]], dict[str, str]]:
+def policy_statements(template: dict) -> dict[str, list[Statement]]:
     """Per function (by crate name): the Allow statements of the role SAM generates for it."""
     packaged = copy.deepcopy(template)
     for resource in packaged["Resources"].values():
@@ -118,12 +118,10 @@ def policy_statements(template: dict) -> tuple[dict[str, list[Statement]], dict[
     cloudformation = transform(packaged, {}, NoManagedPolicies())
     resources = cloudformation["Resources"]
     statements: dict[str, list[Statement]] = {}
-    logical_ids: dict[str, str] = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         function = resource["Properties"]["CodeUri"].rstrip("/").rsplit("/", 1)[-1]
-        logical_ids[function] = logical_id
         role = resources[f"{logical_id}Role"]["Properties"]
         found = []
         for policy in role.get("Policies", []):
@@ -134,7 +132,7 @@ def policy_statements(template: dict) -> tuple[dict[str, list[Statement]], dict[
                 rendered = tuple(resolve(r, resources) for r in as_list(statement["Resource"]))
                 found.append(Statement(function, actions, rendered))
         statements[function] = found
-    return statements, logical_ids
+    return statements
 
 
 def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
@@ -192,7 +190,7 @@ def main() -> int:
     template_path, log_path = sys.argv[1], sys.argv[2]
     with open(template_path) as source:
         template = yaml_parse(source.read())
-    statements, _ = policy_statements(template)
+    statements = policy_statements(template)
     operations = recorded_operations(log_path, template)
     found = problems(statements, operations)
     for problem in found:
