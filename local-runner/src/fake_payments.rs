@@ -4,12 +4,15 @@
 //!   a payment that has succeeded at once, as in Stripe's test mode; `GET /v1/payment_intents/{id}`
 //!   reads it back (404 if unknown). Any `Bearer sk_test_…` key is accepted, so a client or a
 //!   test can pay without knowing the runner's own key.
-//! - `POST /v1/refunds` (form `payment_intent`, `amount`): records a refund. As at Stripe, a
-//!   repeated `Idempotency-Key` with the same parameters returns the first refund again, and
-//!   with other parameters is a 400; a refund of an unknown intent, or of more than the intent
-//!   has left, is refused (400). Failures are not remembered. `GET /v1/refunds/{id}` reads one.
+//! - `POST /v1/refunds` (form `payment_intent`, `amount`, optional `metadata[…]`): records a
+//!   refund. As at Stripe, a repeated `Idempotency-Key` with the same parameters returns the
+//!   first refund again, and with other parameters is a 400; a refund of an unknown intent, or of
+//!   more than the intent has left, is refused (400). Failures are not remembered.
+//!   `GET /v1/refunds/{id}` reads one; `GET /v1/refunds?payment_intent=…&limit=…&starting_after=…`
+//!   lists a payment's refunds, newest first, as Stripe pages them.
 //! - `GET /_fake/refunds`: every refund accepted, each idempotency key once.
-//! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms, refund_status }`.
+//! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms, refund_status,
+//!   refund_creates_fail, lose_refund_answers }`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,11 +38,23 @@ pub struct FakeConfig {
     pub latency_ms: u64,
     /// The status new refunds get (`succeeded`, or `pending` / `failed` to test how they count).
     pub refund_status: String,
+    /// Every refund creation answers 500 and does nothing; reads and lists still work.
+    pub refund_creates_fail: bool,
+    /// Every refund creation does its work but answers 500, as if the answer were lost on the
+    /// way; a retry with the same key gets the 500 again (Stripe replays a saved result).
+    pub lose_refund_answers: bool,
 }
 
 impl Default for FakeConfig {
     fn default() -> Self {
-        Self { failure_rate: 0.0, fail_payment_intents: Vec::new(), latency_ms: 0, refund_status: "succeeded".into() }
+        Self {
+            failure_rate: 0.0,
+            fail_payment_intents: Vec::new(),
+            latency_ms: 0,
+            refund_status: "succeeded".into(),
+            refund_creates_fail: false,
+            lose_refund_answers: false,
+        }
     }
 }
 
@@ -51,6 +66,7 @@ pub struct FakeRefund {
     pub idempotency_key: Option<String>,
     pub created: i64,
     pub status: String,
+    pub metadata: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +104,7 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let app = axum::Router::new()
         .route("/v1/payment_intents", post(create_intent))
         .route("/v1/payment_intents/{id}", get(read_intent))
-        .route("/v1/refunds", post(refund))
+        .route("/v1/refunds", post(refund).get(list_refunds))
         .route("/v1/refunds/{id}", get(read_refund))
         .route("/_fake/refunds", get(list))
         .route("/_fake/config", post(configure))
@@ -107,7 +123,7 @@ fn ok_json(value: &Value) -> Response {
 
 fn refund_json(refund: &FakeRefund) -> Value {
     json!({ "id": refund.id, "object": "refund", "amount": refund.amount, "payment_intent": refund.payment_intent,
-            "status": refund.status, "created": refund.created })
+            "status": refund.status, "created": refund.created, "metadata": refund.metadata })
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -145,24 +161,27 @@ async fn create_intent(State(ledger): State<Shared>, headers: HeaderMap, body: B
     let Some(currency) = form.get("currency").filter(|c| c.len() == 3).map(|c| c.to_ascii_lowercase()) else {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "currency must be a three-letter code");
     };
-    let metadata: HashMap<String, String> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')).map(|k| (k.to_owned(), v.clone()))
-        })
-        .collect();
     let intent = FakeIntent {
         id: format!("pi_fake_{}", uuid::Uuid::new_v4().simple()),
         object: "payment_intent",
         status: "succeeded",
         amount,
         currency,
-        metadata,
+        metadata: metadata(&form),
         amount_refunded: 0,
     };
     let body = json!(intent);
     ledger.lock().expect("ledger lock").intents.insert(intent.id.clone(), intent);
     ok_json(&body)
+}
+
+/// The `metadata[key]` fields of a Stripe form.
+fn metadata(form: &HashMap<String, String>) -> HashMap<String, String> {
+    form.iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')).map(|k| (k.to_owned(), v.clone()))
+        })
+        .collect()
 }
 
 async fn read_intent(State(ledger): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -205,12 +224,15 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
                 "keys can only be reused with the same parameters",
             );
         }
+        if ledger.config.lose_refund_answers {
+            return simulated_failure();
+        }
         return ok_json(&refund_json(&first));
     }
     if ledger.config.fail_payment_intents.contains(&intent) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "this payment cannot be refunded");
     }
-    if unlucky(&ledger) {
+    if ledger.config.refund_creates_fail || unlucky(&ledger) {
         return simulated_failure();
     }
     let Some(paid) = ledger.intents.get(&intent).cloned() else {
@@ -237,6 +259,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         idempotency_key: key.clone(),
         created: chrono::Utc::now().timestamp(),
         status,
+        metadata: metadata(&form),
     };
     let body = refund_json(&refund);
     ledger.refunds.push(refund);
@@ -244,7 +267,43 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         let index = ledger.refunds.len() - 1;
         ledger.by_key.insert(key, index);
     }
+    if ledger.config.lose_refund_answers {
+        return simulated_failure();
+    }
     ok_json(&body)
+}
+
+async fn list_refunds(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let ledger = ledger.lock().expect("ledger lock");
+    if unlucky(&ledger) {
+        return simulated_failure();
+    }
+    let Some(limit) =
+        query.get("limit").map_or(Some(10), |l| l.parse::<usize>().ok()).filter(|l| (1..=100).contains(l))
+    else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "limit must be from 1 to 100");
+    };
+    let (intent, after) = (query.get("payment_intent"), query.get("starting_after"));
+    let newest_first = ledger
+        .refunds
+        .iter()
+        .rev()
+        .filter(|r| intent.is_none_or(|p| *p == r.payment_intent))
+        .skip_while(|r| after.is_some_and(|after| *after != r.id))
+        .skip(usize::from(after.is_some()));
+    let page: Vec<Value> = newest_first.take(limit + 1).map(refund_json).collect();
+    let has_more = page.len() > limit;
+    let data: Vec<&Value> = page.iter().take(limit).collect();
+    ok_json(&json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/refunds" }))
 }
 
 async fn read_refund(State(ledger): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {

@@ -1,7 +1,9 @@
 //! The payment provider, in Stripe's shape: payment intents are read to verify a purchase
 //! (`GET /v1/payment_intents/{id}`), and refunds are created with `POST /v1/refunds`
-//! (form-encoded `payment_intent` and `amount`, a bearer secret key, and an `Idempotency-Key`
-//! that makes a retried refund the same refund).
+//! (form-encoded `payment_intent`, `amount` and `metadata[refund_id]`, a bearer secret key, and
+//! an `Idempotency-Key` that makes a retried refund the same refund). A refund whose answer was
+//! lost is found again by listing the payment's refunds (`GET /v1/refunds?payment_intent=`) and
+//! matching that metadata.
 //!
 //! Every call is bounded twice: each attempt by the client's timeout, and all attempts
 //! together by a deadline the caller passes (a queue consumer's Lambda deadline, a request's
@@ -42,6 +44,19 @@ pub struct Refund {
     pub amount: u64,
     /// `succeeded`, `pending`, `requires_action`, `failed` or `canceled`.
     pub status: String,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
+}
+
+/// The metadata key under which each refund carries our id for it (its idempotency key).
+const REFUND_ID_METADATA: &str = "refund_id";
+
+/// One page of a provider list.
+#[derive(Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    has_more: bool,
 }
 
 impl Refund {
@@ -78,12 +93,22 @@ pub struct PaymentIntent {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
-    /// The provider refused the call (a 4xx other than 429): retrying will not help.
+    /// The provider refused the call (a 4xx other than 409 and 429): retrying will not help.
     #[error("refused by the payment provider ({status}): {message}")]
     Refused { status: u16, message: String },
-    /// 5xx, 429, timeouts or no connection, after every attempt that fit the deadline.
-    #[error("payment provider unavailable: {0}")]
-    Unavailable(String),
+    /// 5xx, 429, 409 (a call with the same idempotency key still running), timeouts or no
+    /// connection, after every attempt that fit the deadline. `maybe_running` is true when the
+    /// provider may still be working on one of these attempts (it timed out after being sent,
+    /// or another call with the same key was running): only then can a refund that is not in
+    /// the provider's list yet still appear there.
+    #[error("payment provider unavailable: {reason}")]
+    Unavailable { reason: String, maybe_running: bool },
+}
+
+impl PaymentError {
+    fn unavailable(reason: impl Into<String>) -> Self {
+        Self::Unavailable { reason: reason.into(), maybe_running: false }
+    }
 }
 
 #[derive(Clone)]
@@ -105,7 +130,7 @@ struct ErrorDetail {
 /// One attempt's result: done (either way), or worth another attempt.
 enum Attempt<T> {
     Done(Result<T, PaymentError>),
-    Retry(String),
+    Retry { reason: String, maybe_running: bool },
 }
 
 impl PaymentClient {
@@ -114,7 +139,7 @@ impl PaymentClient {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
             .build()
-            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+            .map_err(|e| PaymentError::unavailable(e.to_string()))?;
         Ok(Self { http, settings })
     }
 
@@ -134,7 +159,12 @@ impl PaymentClient {
         deadline: Instant,
     ) -> Result<Refund, PaymentError> {
         let url = self.url("/v1/refunds");
-        let form = [("payment_intent", payment_intent.to_owned()), ("amount", amount.to_string())];
+        let metadata_field = format!("metadata[{REFUND_ID_METADATA}]");
+        let form = [
+            ("payment_intent", payment_intent.to_owned()),
+            ("amount", amount.to_string()),
+            (metadata_field.as_str(), idempotency_key.to_owned()),
+        ];
         let refund: Refund = self
             .with_retries(deadline, || {
                 self.http
@@ -149,6 +179,41 @@ impl PaymentClient {
         }
         let url = self.url(&format!("/v1/refunds/{}", refund.id));
         self.with_retries(deadline, || self.http.get(&url).bearer_auth(&self.settings.secret_key)).await
+    }
+
+    /// The refund of `payment_intent` created with `idempotency_key`, if the provider has one:
+    /// how a refund whose answer was lost is learned without creating it again.
+    pub async fn find_refund(
+        &self,
+        payment_intent: &str,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<Option<Refund>, PaymentError> {
+        let mut after: Option<String> = None;
+        loop {
+            let query = {
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
+                query.append_pair("payment_intent", payment_intent).append_pair("limit", "100");
+                if let Some(last) = &after {
+                    query.append_pair("starting_after", last);
+                }
+                query.finish()
+            };
+            let url = self.url(&format!("/v1/refunds?{query}"));
+            let page: Page<Refund> =
+                self.with_retries(deadline, || self.http.get(&url).bearer_auth(&self.settings.secret_key)).await?;
+            if let Some(found) = page
+                .data
+                .iter()
+                .find(|r| r.metadata.get(REFUND_ID_METADATA).map(String::as_str) == Some(idempotency_key))
+            {
+                return Ok(Some(found.clone()));
+            }
+            match page.data.last() {
+                Some(last) if page.has_more => after = Some(last.id.clone()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// The payment intent `id`, or `None` if the provider does not know it.
@@ -175,6 +240,7 @@ impl PaymentClient {
     ) -> Result<T, PaymentError> {
         let mut backoff = self.settings.first_backoff;
         let mut last = "no attempt fitted before the deadline".to_owned();
+        let mut maybe_running = false;
         for attempt in 1..=self.settings.max_attempts.max(1) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -183,11 +249,14 @@ impl PaymentClient {
             // The last attempt that fits may be cut short by the deadline rather than the timeout.
             let outcome = match tokio::time::timeout(left, Self::attempt(request())).await {
                 Ok(outcome) => outcome,
-                Err(_) => Attempt::Retry("the deadline passed during the call".into()),
+                Err(_) => Attempt::Retry { reason: "the deadline passed during the call".into(), maybe_running: true },
             };
             match outcome {
                 Attempt::Done(result) => return result,
-                Attempt::Retry(reason) => last = reason,
+                Attempt::Retry { reason, maybe_running: running } => {
+                    last = reason;
+                    maybe_running |= running;
+                }
             }
             let pause = jitter(backoff);
             if attempt == self.settings.max_attempts || Instant::now() + pause + self.settings.timeout > deadline {
@@ -196,14 +265,18 @@ impl PaymentClient {
             tokio::time::sleep(pause).await;
             backoff *= 2;
         }
-        Err(PaymentError::Unavailable(last))
+        Err(PaymentError::Unavailable { reason: last, maybe_running })
     }
 
     async fn attempt<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Attempt<T> {
         match request.send().await {
             Ok(response) if response.status().is_success() => Attempt::Done(
-                response.json::<T>().await.map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}"))),
+                response.json::<T>().await.map_err(|e| PaymentError::unavailable(format!("unreadable answer: {e}"))),
             ),
+            // Another call with the same idempotency key is still running: ask again shortly.
+            Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => {
+                Attempt::Retry { reason: "HTTP 409: a call with the same key is running".into(), maybe_running: true }
+            }
             Ok(response) if response.status().is_client_error() && response.status().as_u16() != 429 => {
                 let status = response.status().as_u16();
                 let message = response
@@ -214,8 +287,9 @@ impl PaymentClient {
                     .unwrap_or_else(|| "no message".into());
                 Attempt::Done(Err(PaymentError::Refused { status, message }))
             }
-            Ok(response) => Attempt::Retry(format!("HTTP {}", response.status())),
-            Err(error) => Attempt::Retry(error.to_string()),
+            Ok(response) => Attempt::Retry { reason: format!("HTTP {}", response.status()), maybe_running: false },
+            // A connection never made sent nothing; any other failure may have reached the provider.
+            Err(error) => Attempt::Retry { maybe_running: !error.is_connect(), reason: error.to_string() },
         }
     }
 }

@@ -260,9 +260,13 @@ async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, 
 
 /// Runs one refund to its end: takes the order's refund slot (unless this refund holds it
 /// already), asks the provider with the refund's own idempotency key, and records the outcome.
-/// Only a definite refusal is recorded as a failure, and only on the last delivery; an answer
-/// that leaves the outcome open (5xx, a timeout, a concurrent call with the same key, `pending`)
-/// keeps the slot, so the next delivery asks again with the same key and learns what happened.
+/// Only the provider's word ends a refund as failed, and only on the last delivery: a refusal,
+/// a `failed` status, or no such refund in its list after calls it answered without a result
+/// (its answers were lost or it failed before doing anything). An outcome that stays open — a
+/// call that may still be running there, `pending`, a provider that cannot be reached — keeps
+/// the slot and the amount reserved, so no second refund can pay the buyer again; the order
+/// stays `REFUND_PENDING` until a later delivery (the cancellation resumer's, or a dead-letter
+/// redrive) asks again with the same key.
 async fn apply(
     deps: &Deps,
     tenant: Uuid,
@@ -284,36 +288,75 @@ async fn apply(
     };
     let payments = deps.payments.as_ref().ok_or_else(|| JobError::Failed("no payment provider configured".into()))?;
     let call_deadline = deadline.checked_sub(RECORDING_MARGIN).unwrap_or(deadline);
-    let refusal = match payments.refund(&order.payment_reference, record.amount, &record.id, call_deadline).await {
-        Ok(refund) => match refund.outcome() {
-            RefundOutcome::Succeeded => {
-                if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement).await? {
-                    let now = deps.store.get_order(tenant, order.id).await?;
-                    let recorded = now.as_ref().and_then(|o| o.refunds.get(&record.id)).map(|r| r.status);
-                    if recorded != Some(RefundStatus::Succeeded) {
-                        // Cannot happen while only definite refusals end a refund as failed; if it
-                        // does, the money is back with the buyer and a person must correct the record.
-                        tracing::error!(order = %order.id, refund = %record.id, ?recorded, "refund paid at the provider but recorded otherwise");
-                    }
-                }
-                return Ok(());
-            }
-            RefundOutcome::Pending => {
-                return Err(JobError::Failed(format!("refund {} is pending at the provider", refund.id)));
-            }
-            RefundOutcome::Failed => format!("the provider reports refund {} as {}", refund.id, refund.status),
-        },
-        // 409: another call with this key is running at the provider; its outcome is not known yet.
-        Err(PaymentError::Refused { status, message }) if status != 409 => {
-            format!("the provider refused the refund ({status}): {message}")
+    // The last delivery keeps time for one look at the provider's list after the call.
+    let lookup_time = payments.attempt_timeout();
+    let create_deadline = match call_deadline.checked_sub(lookup_time) {
+        Some(earlier) if last && Instant::now() + lookup_time <= earlier => earlier,
+        _ => call_deadline,
+    };
+    let verdict = match payments.refund(&order.payment_reference, record.amount, &record.id, create_deadline).await {
+        Ok(refund) => Verdict::of(&refund),
+        Err(PaymentError::Refused { status, message }) => {
+            Verdict::Refused(format!("the provider refused the refund ({status}): {message}"))
         }
-        Err(open) => return Err(JobError::Failed(format!("outcome unknown, will ask again: {open}"))),
+        // Nothing of this delivery can still be running at the provider, and earlier deliveries'
+        // calls ended with their functions, minutes ago: the list is the whole truth.
+        Err(open @ PaymentError::Unavailable { maybe_running: false, .. }) if last => {
+            match payments.find_refund(&order.payment_reference, &record.id, call_deadline).await {
+                Ok(Some(found)) => Verdict::of(&found),
+                Ok(None) => Verdict::Refused(format!("the provider holds no such refund ({open})")),
+                Err(lookup) => Verdict::Open(format!("{open}; the provider's list could not be read either: {lookup}")),
+            }
+        }
+        Err(open) => Verdict::Open(format!("outcome unknown, will ask again: {open}")),
+    };
+    let refusal = match verdict {
+        Verdict::Succeeded => {
+            if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement).await? {
+                let now = deps.store.get_order(tenant, order.id).await?;
+                let recorded = now.as_ref().and_then(|o| o.refunds.get(&record.id)).map(|r| r.status);
+                if recorded != Some(RefundStatus::Succeeded) {
+                    // Cannot happen while only the provider's word ends a refund as failed; if it
+                    // does, the money is back with the buyer and a person must correct the record.
+                    tracing::error!(order = %order.id, refund = %record.id, ?recorded, "refund paid at the provider but recorded otherwise");
+                }
+            }
+            return Ok(());
+        }
+        Verdict::Open(reason) => {
+            if last {
+                tracing::error!(order = %order.id, refund = %record.id, %reason, "refund outcome still open on the last delivery; the order stays REFUND_PENDING until it is asked again");
+            }
+            return Err(JobError::Failed(reason));
+        }
+        Verdict::Refused(refusal) => refusal,
     };
     if last {
         deps.store.end_refund(tenant, &order, record, RefundStatus::Failed, settlement).await?;
         tracing::error!(order = %order.id, refund = %record.id, reason = %refusal, "refund refused for the last time; the order reads REFUND_FAILED");
     }
     Err(JobError::Failed(refusal))
+}
+
+/// What the provider's answer means for one refund.
+enum Verdict {
+    Succeeded,
+    /// The provider will not pay it: a refusal, a `failed` status, or no such refund.
+    Refused(String),
+    /// Not known yet: ask again later with the same key.
+    Open(String),
+}
+
+impl Verdict {
+    fn of(refund: &crate::payments::Refund) -> Self {
+        match refund.outcome() {
+            RefundOutcome::Succeeded => Self::Succeeded,
+            RefundOutcome::Pending => Self::Open(format!("refund {} is pending at the provider", refund.id)),
+            RefundOutcome::Failed => {
+                Self::Refused(format!("the provider reports refund {} as {}", refund.id, refund.status))
+            }
+        }
+    }
 }
 
 /// Nothing is started (no slot taken, nothing recorded) without time for one whole provider

@@ -200,9 +200,9 @@ async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
 #[tokio::test]
 async fn flaky_payments_and_duplicate_deliveries_still_refund_each_order_once_at_33_percent() {
     let _turn = crate::harness::heavy_test().await;
-    // The whole system, resumer included: a refund whose every delivery ends with its outcome
-    // still open (5xx, or 409 for a duplicate calling with the same key) goes to the dead-letter
-    // queue unsettled, and only the resumer sends it again. Fresh-clone CI runs hit that streak.
+    // The whole system, resumer included, as on AWS: a refund whose outcome is still open on its
+    // fifth delivery (a timed-out call, say) goes to the dead-letter queue unsettled, and only
+    // the resumer sends it again. Fresh-clone CI runs on a loaded machine hit such a streak.
     let mut options = with_consumers(vec![("CANCELLATION_STALL_SECONDS".into(), "5".into())], true);
     options.schedules = true;
     let (tenant, stack) = isolated_stack(options).await;
@@ -248,14 +248,55 @@ async fn an_order_whose_refund_always_fails_ends_refund_failed_in_the_dead_lette
     assert_eq!(totals.len(), 6);
     let statuses = order_statuses(&admin, &event).await;
     assert_eq!(statuses, HashMap::from([("REFUNDED".to_owned(), 5), ("REFUND_FAILED".to_owned(), 1)]));
-    let started = Instant::now();
-    let mut dead = Vec::new();
-    // Moved on the next receive after the last failed delivery; a loaded machine can take a while.
-    while dead.is_empty() && started.elapsed() < Duration::from_secs(90) {
-        dead = drain(&stack, "RefundDeadLetterQueue").await;
-    }
+    let dead = dead_letters(&stack, 1).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(cancellation["notifications_sent"], 3, "holders are told even when their refund failed");
+}
+
+/// Waits for `count` messages in the refund dead-letter queue (moved on the receive after the
+/// last failed delivery; a loaded machine can take a while).
+async fn dead_letters(stack: &Provisioned, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    let mut dead = Vec::new();
+    while dead.len() < count && started.elapsed() < Duration::from_secs(90) {
+        dead.extend(drain(stack, "RefundDeadLetterQueue").await);
+    }
+    dead
+}
+
+#[tokio::test]
+async fn refunds_whose_answers_were_lost_are_learned_from_the_provider_on_the_last_delivery() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, totals) = sold_event(&tenant, 3, 3).await;
+    // Every refund is made, but every answer (and every replay of it) is a 500.
+    configure_fake(&stack, json!({ "lose_refund_answers": true })).await;
+    let admin = tenant.admin();
+    assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue flooded" })).await.status, 202);
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
+    assert_eq!(
+        (cancellation["refunds_succeeded"].as_u64(), cancellation["refunded_amount"].as_u64()),
+        (Some(3), Some(3 * PRICE))
+    );
+    assert_one_refund_per_order(&fake_refunds(&stack).await, &totals, |total| total);
+    assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("REFUNDED".to_owned(), 3)]));
+    assert!(drain(&stack, "RefundDeadLetterQueue").await.is_empty(), "settled, so nothing is dead");
+}
+
+#[tokio::test]
+async fn refunds_the_provider_never_made_end_refund_failed_in_the_dead_letter_queue() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, _) = sold_event(&tenant, 3, 3).await;
+    // Every refund call answers 500 and does nothing: no refusal ever comes, only the list tells.
+    configure_fake(&stack, json!({ "refund_creates_fail": true })).await;
+    let admin = tenant.admin();
+    assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue flooded" })).await.status, 202);
+    let cancellation = finished(&admin, &event).await;
+    assert_eq!(cancellation["status"], "COMPLETED_WITH_FAILURES", "{cancellation}");
+    assert_eq!((cancellation["refunds_failed"].as_u64(), cancellation["refunded_amount"].as_u64()), (Some(3), Some(0)));
+    assert!(fake_refunds(&stack).await.is_empty());
+    assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("REFUND_FAILED".to_owned(), 3)]));
+    assert_eq!(dead_letters(&stack, 3).await.len(), 3);
 }
 
 #[tokio::test]

@@ -92,8 +92,9 @@ async fn server_errors_are_retried_and_refusals_are_not() {
     let payments = client(&url, Duration::from_secs(2));
     let (good, bad) = (paid(&url, 100).await, paid(&url, 100).await);
     configure(&url, json!({ "failure_rate": 1.0 })).await;
-    assert!(matches!(payments.refund(&good, 100, "k-2", soon()).await, Err(PaymentError::Unavailable(_))));
-    assert!(matches!(payments.payment_intent(&good, soon()).await, Err(PaymentError::Unavailable(_))));
+    let answered = payments.refund(&good, 100, "k-2", soon()).await;
+    assert!(matches!(answered, Err(PaymentError::Unavailable { maybe_running: false, .. })), "{answered:?}");
+    assert!(matches!(payments.payment_intent(&good, soon()).await, Err(PaymentError::Unavailable { .. })));
     configure(&url, json!({ "fail_payment_intents": [bad] })).await;
     let refused = payments.refund(&bad, 100, "k-3", soon()).await;
     assert!(matches!(refused, Err(PaymentError::Refused { status: 400, .. })), "{refused:?}");
@@ -109,8 +110,17 @@ async fn a_slow_provider_times_out_and_retries_stop_at_the_deadline() {
     let impatient = client(&url, Duration::from_millis(150));
     let started = Instant::now();
     let deadline = started + Duration::from_millis(400);
-    assert!(matches!(impatient.refund(&intent, 100, "k-4", deadline).await, Err(PaymentError::Unavailable(_))));
+    let timed_out = impatient.refund(&intent, 100, "k-4", deadline).await;
+    assert!(
+        matches!(timed_out, Err(PaymentError::Unavailable { maybe_running: true, .. })),
+        "a call that timed out may still be running at the provider: {timed_out:?}"
+    );
     assert!(started.elapsed() < Duration::from_millis(550), "{:?}: retries ran past the deadline", started.elapsed());
+    let closed = client("http://127.0.0.1:1", Duration::from_millis(150)).refund(&intent, 100, "k-4", soon()).await;
+    assert!(
+        matches!(closed, Err(PaymentError::Unavailable { maybe_running: false, .. })),
+        "a connection never made sent nothing: {closed:?}"
+    );
     let patient = client(&url, Duration::from_secs(3));
     assert!(patient.refund(&intent, 100, "k-4", soon()).await.is_ok());
 }
@@ -129,6 +139,31 @@ async fn a_pending_refund_is_not_a_refund_until_the_provider_says_so() {
     let failing = paid(&url, 500).await;
     configure(&url, json!({ "refund_status": "failed" })).await;
     assert_eq!(payments.refund(&failing, 500, "k-6", soon()).await.unwrap().outcome(), RefundOutcome::Failed);
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_by_its_key_and_no_other() {
+    let url = fake_provider().await;
+    let payments = client(&url, Duration::from_secs(2));
+    let intent = paid(&url, 100_000).await;
+    // More refunds than one page of the provider's list, so a lookup of the oldest pages on.
+    for n in 0..105 {
+        payments.refund(&intent, 1, &format!("early-{n}"), soon()).await.unwrap();
+    }
+    configure(&url, json!({ "lose_refund_answers": true })).await;
+    let lost = payments.refund(&intent, 500, "lost-1", soon()).await;
+    assert!(matches!(lost, Err(PaymentError::Unavailable { maybe_running: false, .. })), "{lost:?}");
+    let found = payments.find_refund(&intent, "lost-1", soon()).await.unwrap().unwrap();
+    assert_eq!((found.amount, found.outcome()), (500, RefundOutcome::Succeeded));
+    let oldest = payments.find_refund(&intent, "early-0", soon()).await.unwrap().unwrap();
+    assert_eq!(oldest.amount, 1);
+    assert_eq!(payments.find_refund(&intent, "never-sent", soon()).await.unwrap(), None);
+    let other = paid(&url, 100).await;
+    assert_eq!(payments.find_refund(&other, "lost-1", soon()).await.unwrap(), None, "only that payment's refunds");
+    configure(&url, json!({ "refund_creates_fail": true })).await;
+    assert!(payments.refund(&other, 100, "never-made", soon()).await.is_err());
+    assert_eq!(payments.find_refund(&other, "never-made", soon()).await.unwrap(), None);
+    assert_eq!(recorded(&url).await.len(), 106, "the lost answer's refund was made once");
 }
 
 #[tokio::test]

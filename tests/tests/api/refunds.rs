@@ -137,6 +137,25 @@ async fn a_refund_pending_at_the_provider_is_not_counted_until_it_succeeds() {
 }
 
 #[tokio::test]
+async fn a_single_refund_whose_answers_are_lost_ends_succeeded_once() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
+    configure_fake(&stack, json!({ "lose_refund_answers": true })).await;
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let reply = admin
+        .post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Lost answer", "amount": 1000 }))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let done = order_until(&admin, &order, |o| o["status"] != "REFUND_PENDING" && o["status"] != "CONFIRMED").await;
+    assert_eq!(
+        (done["status"].as_str(), done["refunded_amount"].as_u64(), done["refunds"][0]["status"].as_str()),
+        (Some("PARTIALLY_REFUNDED"), Some(1000), Some("SUCCEEDED"))
+    );
+    assert_eq!(fake_refunds(&stack).await.len(), 1, "asked five times, paid once");
+}
+
+#[tokio::test]
 async fn the_cancellation_deadline_cannot_be_shortened_once_tickets_are_held() {
     let tenant = Tenant::new();
     let organizer = tenant.organizer();
