@@ -89,11 +89,12 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     let (dynamodb_port, sqs_port) = (env_port("DYNAMODB_PORT", 8000)?, env_port("SQS_PORT", 5000)?);
     let installation = Installation { project_root: root };
     let emulators = tokio::task::spawn_blocking(move || installation.start(dynamodb_port, sqs_port)).await??;
-    let (dynamodb, sqs) = emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
+    let clients = emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
 
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "events-local".to_owned());
-    create_table(&dynamodb, table_spec, &table).await?;
-    let queues = create_queues(&sqs, &template, "local").await?;
+    create_table(&clients.dynamodb, table_spec, &table).await?;
+    let queues = create_queues(&clients.sqs, &template, "local").await?;
+    let secrets = crate::secrets::provision(&clients.secrets, &template, "local").await?;
     let payments_port = env_port("FAKE_PAYMENTS_PORT", 3999)?;
     let payments = TcpListener::bind(("127.0.0.1", payments_port))
         .await
@@ -102,8 +103,9 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     tokio::spawn(crate::fake_payments::serve(payments));
     let mut variables = queue_variables(&template, &queues);
     variables.extend(crate::fake_payments::client_variables(&payments_url));
+    variables.extend(secrets.variables);
     let config = local_config_with(&table, &variables)?;
-    let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs)?);
+    let deps = Arc::new(Deps::with_clients(&config, &secrets.secrets, clients.dynamodb, clients.sqs)?);
     deps.verifier.prefetch().await;
     let settings = WorkerSettings {
         schedule_every: Duration::from_secs(env_port("LOCAL_SCHEDULE_SECONDS", 10)?.into()),

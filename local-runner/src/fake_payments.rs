@@ -90,12 +90,13 @@ struct Ledger {
 
 type Shared = Arc<Mutex<Ledger>>;
 
-/// The variables that point the payment client at a fake served on `base_url`.
-pub fn client_variables(base_url: &str) -> [(String, String); 2] {
-    [
-        ("PAYMENTS_BASE_URL".to_owned(), base_url.to_owned()),
-        ("PAYMENTS_SECRET_KEY".to_owned(), "sk_test_local_fake".to_owned()),
-    ]
+/// The key the local stack's payment client uses (the fake accepts any `sk_test_` key).
+pub const LOCAL_SECRET_KEY: &str = "sk_test_local_fake";
+
+/// The variables that point the payment client at a fake served on `base_url` (its key is a
+/// secret, provisioned by [`crate::secrets`]).
+pub fn client_variables(base_url: &str) -> [(String, String); 1] {
+    [("PAYMENTS_BASE_URL".to_owned(), base_url.to_owned())]
 }
 
 /// Serves the fake on `listener` until the task is dropped.

@@ -2,7 +2,8 @@
 //! and moto's SQS, with tables created from the SAM template. `make dev` runs it; the
 //! integration tests build the same pieces in-process.
 //!
-//! - [`template`]: routes and tables read from `infra/template.yaml`.
+//! - [`template`]: routes, tables, queues and secrets read from `infra/template.yaml`.
+//! - [`secrets`]: the template's secrets in the emulator, read by each function as at cold start.
 //! - [`emulators`]: the emulator processes.
 //! - [`server`]: API Gateway's part, building real HTTP API v2 events.
 //! - [`workers`]: Lambda's event sources: queue pollers and schedules.
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod emulators;
 pub mod fake_payments;
 pub mod operation_log;
+pub mod secrets;
 pub mod server;
 pub mod template;
 pub mod token;
@@ -20,16 +22,17 @@ pub mod workers;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::BillingMode;
+use shared::aws_clients::Clients;
 use shared::config::{Config, ConfigError};
 
 use crate::template::TableSpec;
 
-/// Local defaults from API.md; any of these environment variables overrides its default.
-pub const LOCAL_DEFAULTS: [(&str, &str); 5] = [
+/// Local defaults (README, "Calling the API locally"); any of these environment variables
+/// overrides its default.
+pub const LOCAL_DEFAULTS: [(&str, &str); 4] = [
     ("JWT_HS256_SECRET", "local-dev-secret-0123456789abcdef0123"),
     ("JWT_ISSUER", "event-service-local"),
     ("JWT_AUDIENCE", "event-service"),
-    ("CURSOR_SECRET", "local-cursor-secret-0123456789abcdef"),
     // Locally a stalled cancellation is resumed after a minute rather than ten.
     ("CANCELLATION_STALL_SECONDS", "60"),
 ];
@@ -77,10 +80,8 @@ pub fn queue_variables(
 /// SDK clients for the emulators: fixed region, dummy credentials (letters and digits only,
 /// as DynamoDB Local requires), explicit loopback endpoints, and Lambda's timeouts
 /// ([`shared::aws_clients`]), so a slow emulator shows what a slow AWS service would do.
-pub fn emulator_clients(
-    dynamodb_endpoint: &str,
-    sqs_endpoint: &str,
-) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+/// moto serves Secrets Manager on the same endpoint as SQS.
+pub fn emulator_clients(dynamodb_endpoint: &str, sqs_endpoint: &str) -> Clients {
     emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &shared::aws_clients::timeouts())
 }
 
@@ -89,7 +90,7 @@ pub fn emulator_clients_with(
     dynamodb_endpoint: &str,
     sqs_endpoint: &str,
     timeouts: &aws_config::timeout::TimeoutConfig,
-) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+) -> Clients {
     let credentials = Credentials::new("local", "local", None, None, "local-emulators");
     let mut dynamodb = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -99,13 +100,23 @@ pub fn emulator_clients_with(
     let mut sqs = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(credentials.clone())
+        .endpoint_url(sqs_endpoint);
+    let mut secrets = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .credentials_provider(credentials)
         .endpoint_url(sqs_endpoint);
     if let Some(log) = operation_log::from_env() {
         dynamodb = dynamodb.interceptor(log.clone());
-        sqs = sqs.interceptor(log);
+        sqs = sqs.interceptor(log.clone());
+        secrets = secrets.interceptor(log);
     }
-    (shared::aws_clients::dynamodb(dynamodb, timeouts.clone()), shared::aws_clients::sqs(sqs, timeouts.clone()))
+    Clients {
+        dynamodb: shared::aws_clients::dynamodb(dynamodb, timeouts.clone()),
+        sqs: shared::aws_clients::sqs(sqs, timeouts.clone()),
+        secrets: shared::aws_clients::secrets_manager(secrets, timeouts.clone()),
+    }
 }
 
 /// Creates a table exactly as the template declares it (keys, attributes, indexes).

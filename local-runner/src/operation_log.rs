@@ -10,7 +10,7 @@
 //! JSON: `{"function":"create-venue","action":"dynamodb:PutItem","resource":"table/events-…"}`,
 //! with `"via":"idempotency"` on calls that read or write an `Idempotency-Key` record.
 //! Resources are what the call names: `table/<name>`, `table/<name>/index/<index>`, a queue
-//! URL, or `*` for calls on no resource.
+//! URL, `secret/<id>`, or `*` for calls on no resource.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -68,6 +68,7 @@ impl Intercept for OperationLog {
         let needs = match metadata.service() {
             "DynamoDB" => dynamodb::permissions(metadata.name(), input),
             "SQS" => sqs::permissions(metadata.name(), input),
+            "Secrets Manager" => secrets_manager::permissions(metadata.name(), input),
             other => vec![(format!("{}:{}", other.to_lowercase(), metadata.name()), "?".to_owned())],
         };
         let via = idempotency_record(input).then_some("idempotency");
@@ -232,5 +233,20 @@ mod sqs {
             return vec![on("ListQueues", Some("*"))];
         }
         vec![on(operation, None)]
+    }
+}
+
+mod secrets_manager {
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput;
+    use aws_smithy_runtime_api::client::interceptors::context::Input;
+
+    pub(super) fn permissions(operation: &str, input: &Input) -> Vec<(String, String)> {
+        if let Some(i) = input.downcast_ref::<GetSecretValueInput>() {
+            return vec![(
+                "secretsmanager:GetSecretValue".to_owned(),
+                format!("secret/{}", i.secret_id().unwrap_or("?")),
+            )];
+        }
+        vec![(format!("secretsmanager:{operation}"), "?".to_owned())]
     }
 }

@@ -26,8 +26,27 @@ pub fn sqs(builder: aws_sdk_sqs::config::Builder, timeouts: TimeoutConfig) -> aw
     aws_sdk_sqs::Client::from_conf(builder.timeout_config(timeouts).build())
 }
 
+pub fn secrets_manager(
+    builder: aws_sdk_secretsmanager::config::Builder,
+    timeouts: TimeoutConfig,
+) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(builder.timeout_config(timeouts).build())
+}
+
+/// Every client a function may use.
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// Used at cold start only, to read the function's secrets.
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
 /// Clients for AWS itself, from the standard environment (region, credentials).
-pub async fn from_environment() -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+pub async fn from_environment() -> Clients {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    (dynamodb((&sdk).into(), timeouts()), sqs((&sdk).into(), timeouts()))
+    Clients {
+        dynamodb: dynamodb((&sdk).into(), timeouts()),
+        sqs: sqs((&sdk).into(), timeouts()),
+        secrets: secrets_manager((&sdk).into(), timeouts()),
+    }
 }

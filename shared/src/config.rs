@@ -1,9 +1,13 @@
 //! Settings read once at cold start from the environment.
 //!
 //! Lambda deployments must configure everything explicitly (no development defaults here);
-//! the local runner supplies the local defaults documented in API.md before it builds this.
+//! the local runner supplies its local defaults (`local_runner::LOCAL_DEFAULTS`, README "Calling
+//! the API locally") before it builds this.
+//! Secrets are not settings: the environment names them, and [`crate::secrets`] reads them.
 
 use chrono::Duration;
+
+use crate::secrets::SecretIds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,28 +37,21 @@ pub struct QueueUrls {
     pub notifications: Option<String>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PaymentConfig {
     pub base_url: String,
-    pub secret_key: String,
-}
-
-impl std::fmt::Debug for PaymentConfig {
-    // The secret key never reaches a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PaymentConfig").field("base_url", &self.base_url).field("secret_key", &"<redacted>").finish()
-    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     pub jwt: JwtConfig,
-    /// Key for signing pagination cursors, so they cannot be forged or moved between lists.
-    pub cursor_secret: Vec<u8>,
+    /// The secrets this function reads at cold start: the key that signs pagination cursors
+    /// (so they cannot be forged or moved between lists) and the payment provider's key.
+    pub secrets: SecretIds,
     /// Queue URLs; each is absent where a function does not use it.
     pub queues: QueueUrls,
-    /// The payment provider (refunds); absent where a function does not use it.
+    /// The payment provider (confirms and refunds); absent where a function does not use it.
     pub payments: Option<PaymentConfig>,
     /// Test hook: the fan-out stops (as if it crashed) after this many steps per run, between
     /// a step and its checkpoint.
@@ -66,8 +63,6 @@ pub struct Config {
     /// How far ahead an event may start, at the latest.
     pub event_max_ahead: Duration,
 }
-
-const MIN_CURSOR_SECRET_BYTES: usize = 32;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -90,33 +85,28 @@ impl Config {
                 reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set".into(),
             });
         }
-        let cursor_secret = required("CURSOR_SECRET")?.into_bytes();
-        if cursor_secret.len() < MIN_CURSOR_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "CURSOR_SECRET",
-                reason: format!("must be at least {MIN_CURSOR_SECRET_BYTES} bytes"),
-            });
-        }
+        let secrets = SecretIds { cursor: lookup("CURSOR_SECRET_ID"), payments_key: lookup("PAYMENTS_SECRET_ID") };
+        let payments = match (lookup("PAYMENTS_BASE_URL"), &secrets.payments_key) {
+            (Some(base_url), Some(_)) => Some(PaymentConfig { base_url }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "PAYMENTS_SECRET_ID",
+                    reason: "PAYMENTS_BASE_URL and PAYMENTS_SECRET_ID go together".into(),
+                });
+            }
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             jwt,
-            cursor_secret,
+            secrets,
             queues: QueueUrls {
                 expiry: lookup("EXPIRY_QUEUE_URL"),
                 cancellation: lookup("CANCELLATION_QUEUE_URL"),
                 refunds: lookup("REFUND_QUEUE_URL"),
                 notifications: lookup("NOTIFICATION_QUEUE_URL"),
             },
-            payments: match (lookup("PAYMENTS_BASE_URL"), lookup("PAYMENTS_SECRET_KEY")) {
-                (Some(base_url), Some(secret_key)) => Some(PaymentConfig { base_url, secret_key }),
-                (None, None) => None,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "PAYMENTS_SECRET_KEY",
-                        reason: "PAYMENTS_BASE_URL and PAYMENTS_SECRET_KEY go together".into(),
-                    });
-                }
-            },
+            payments,
             fanout_stop_after_steps: lookup("FANOUT_STOP_AFTER_STEPS").and_then(|v| v.parse().ok()),
             cancellation_stall: Duration::seconds(whole_number(&lookup, "CANCELLATION_STALL_SECONDS", 1900)?),
             event_min_lead: Duration::hours(whole_number(&lookup, "EVENT_MIN_LEAD_HOURS", 2)?),
@@ -153,7 +143,7 @@ mod tests {
         ("JWT_ISSUER", "iss"),
         ("JWT_AUDIENCE", "aud"),
         ("JWT_HS256_SECRET", "secret"),
-        ("CURSOR_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("CURSOR_SECRET_ID", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:CursorSecret-AbCdEf"),
     ];
 
     #[test]
@@ -170,9 +160,16 @@ mod tests {
     }
 
     #[test]
-    fn a_short_cursor_secret_is_refused() {
+    fn secrets_are_named_not_given_and_the_provider_needs_both_its_url_and_key() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.secrets.cursor.as_deref(), Some(BASE[4].1));
+        assert_eq!((config.secrets.payments_key, config.payments.is_none()), (None, true));
         let mut pairs = BASE.to_vec();
-        pairs[4] = ("CURSOR_SECRET", "short");
-        assert!(matches!(Config::from_lookup(lookup(&pairs)), Err(ConfigError::Invalid { name: "CURSOR_SECRET", .. })));
+        pairs.push(("PAYMENTS_BASE_URL", "https://api.stripe.com"));
+        let half = Config::from_lookup(lookup(&pairs));
+        assert!(matches!(half, Err(ConfigError::Invalid { name: "PAYMENTS_SECRET_ID", .. })), "{half:?}");
+        pairs.push(("PAYMENTS_SECRET_ID", "payments"));
+        let whole = Config::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(whole.payments.map(|p| p.base_url).as_deref(), Some("https://api.stripe.com"));
     }
 }

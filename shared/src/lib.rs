@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod payments;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 

@@ -67,6 +67,8 @@ def resolve(value, resources: dict) -> str:
         kind = resources.get(name, {}).get("Type")
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        if kind == "AWS::SecretsManager::Secret":
+            return secret_arn(name)
         return name
     if "Fn::GetAtt" in value:
         target = value["Fn::GetAtt"]
@@ -104,6 +106,11 @@ def resolve(value, resources: dict) -> str:
     raise ValueError(f"cannot render {value}")
 
 
+def secret_arn(logical_id: str) -> str:
+    # A secret's ARN ends in a random suffix AWS adds; `!Ref` gives it whole.
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{logical_id}-AbCdEf"
+
+
 def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
@@ -137,13 +144,14 @@ def policy_statements(template: dict) -> dict[str, list[Statement]]:
 
 def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
     """(function, action, resource ARN) for every recorded call, local names mapped to the
-    template's resources: the one table, and queues named `<prefix>-<LogicalId>`.
+    template's resources: the one table, and queues and secrets named `<prefix>-<LogicalId>`.
 
     Calls of the idempotency middleware (`via: idempotency`) are one unit: every function seen
     using it needs everything the middleware was seen doing for any function (claim, replay,
     completion, and giving a key up after a 5xx, which tests reach for some routes only)."""
     tables = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
     queues = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
+    secrets = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"]
     assert len(tables) == 1, "the mapping below assumes one table"
     operations = set()
     middleware, middleware_users = set(), set()
@@ -159,6 +167,10 @@ def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
                 name = resource.rstrip("/").rsplit("/", 1)[-1]
                 queue = next((q for q in queues if name.endswith(f"-{q}")), None)
                 resource = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}" if queue else f"unknown queue {name}"
+            elif resource.startswith("secret/"):
+                name = resource.removeprefix("secret/")
+                secret = next((s for s in secrets if name.endswith(f"-{s}")), None)
+                resource = secret_arn(secret) if secret else f"unknown secret {name}"
             operations.add((call["function"], call["action"], resource))
             if call.get("via") == "idempotency":
                 middleware.add((call["action"], resource))

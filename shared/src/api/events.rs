@@ -47,11 +47,11 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
         filter.from,
         filter.to
     );
-    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_events(caller.tenant(), &filter, limit, start).await?;
     let events: Vec<EventView<'_>> =
         page.items.iter().map(|s| EventView { event: &s.event, availability: s.availability }).collect();
-    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
     Ok(json_response(StatusCode::OK, &json!({ "events": events, "next_cursor": next_cursor })))
 }
 

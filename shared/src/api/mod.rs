@@ -30,6 +30,7 @@ use crate::cursor::CursorCodec;
 use crate::domain::event::StartWindow;
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, body_bytes, problem_response};
+use crate::secrets::Secrets;
 use crate::store::{EventWriteError, Store, StoreError};
 
 /// Everything a handler needs, built once per cold start.
@@ -37,7 +38,8 @@ pub struct Deps {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
     pub verifier: TokenVerifier,
-    pub cursors: CursorCodec,
+    /// Present where the function's environment names a cursor key (the functions that list).
+    pub cursors: Option<CursorCodec>,
     pub start_window: StartWindow,
     pub queues: crate::config::QueueUrls,
     pub payments: Option<crate::payments::PaymentClient>,
@@ -56,50 +58,68 @@ pub enum InitError {
     Auth(#[from] AuthError),
     #[error("payment client cannot be set up: {0}")]
     Payments(String),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
 }
 
 impl Deps {
     /// Builds the SDK clients from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
+    /// Reads the function's secrets once, here, at cold start.
     pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
-        let (dynamodb, sqs) = crate::aws_clients::from_environment().await;
-        let deps = Self::with_clients(config, dynamodb, sqs)?;
+        let clients = crate::aws_clients::from_environment().await;
+        let secrets = Secrets::load(&clients.secrets, &config.secrets).await?;
+        let deps = Self::with_clients(config, &secrets, clients.dynamodb, clients.sqs)?;
         deps.verifier.prefetch().await;
         Ok(deps)
     }
 
-    /// Builds from ready-made clients (the local runner points them at the emulators).
+    /// Builds from ready-made clients and secrets already read (the local runner points the
+    /// clients at the emulators and reads the secrets from its Secrets Manager emulator).
     pub fn with_clients(
         config: &Config,
+        secrets: &Secrets,
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
     ) -> Result<Self, InitError> {
+        let payments = match &config.payments {
+            Some(provider) => {
+                let secret_key = secrets
+                    .payments_key
+                    .clone()
+                    .ok_or_else(|| InitError::Payments("the provider's key was not read".into()))?;
+                let settings = crate::payments::PaymentSettings {
+                    base_url: provider.base_url.clone(),
+                    secret_key,
+                    // docs/timeouts.md: why these numbers, and the function timeouts they fit in.
+                    timeout: PROVIDER_ATTEMPT_TIMEOUT,
+                    max_attempts: 4,
+                    first_backoff: Duration::from_millis(200),
+                };
+                Some(crate::payments::PaymentClient::new(settings).map_err(|e| InitError::Payments(e.to_string()))?)
+            }
+            None => None,
+        };
         Ok(Self {
             store: Store::new(dynamodb, &config.table_name),
             sqs,
             verifier: TokenVerifier::new(&config.jwt)?,
-            cursors: CursorCodec::new(config.cursor_secret.clone()),
+            cursors: secrets.cursor.clone().map(CursorCodec::new),
             start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
             queues: config.queues.clone(),
-            payments: config
-                .payments
-                .as_ref()
-                .map(|p| {
-                    crate::payments::PaymentClient::new(crate::payments::PaymentSettings {
-                        base_url: p.base_url.clone(),
-                        secret_key: p.secret_key.clone(),
-                        // docs/timeouts.md: why these numbers, and the function timeouts they fit in.
-                        timeout: PROVIDER_ATTEMPT_TIMEOUT,
-                        max_attempts: 4,
-                        first_backoff: Duration::from_millis(200),
-                    })
-                })
-                .transpose()
-                .map_err(|e| InitError::Payments(e.to_string()))?,
+            payments,
             cancellation_stall: config.cancellation_stall,
             fanout_stop_after_steps: config.fanout_stop_after_steps,
             health: health::HealthCache::default(),
         })
+    }
+}
+
+impl Deps {
+    /// The cursor codec, or a 503 where the function was deployed without a cursor key (a
+    /// template mistake, which the operation log's IAM check would also show).
+    pub fn cursors(&self) -> Result<&CursorCodec, ApiError> {
+        self.cursors.as_ref().ok_or_else(|| ApiError::Unavailable("no cursor key configured".into()))
     }
 }
 

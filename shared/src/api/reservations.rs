@@ -291,9 +291,9 @@ pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<
     load_visible(caller, event_id).await?;
     let query = Query::parse(req, &["limit", "cursor"])?;
     let scope = format!("{}|event-orders|{event_id}", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_event_orders(caller.tenant(), event_id, query.limit()?, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
     let orders: Vec<_> = page.items.iter().map(Order::view).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }
@@ -305,9 +305,9 @@ pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Respon
     }
     let query = Query::parse(req, &["limit", "cursor"])?;
     let scope = format!("{}|customer-orders|{customer}", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_customer_orders(caller.tenant(), &customer, query.limit()?, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
     let orders: Vec<_> = page.items.iter().map(Order::view).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }

@@ -30,9 +30,9 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
     let query = Query::parse(req, &["limit", "cursor"])?;
     let limit = query.limit()?;
     let scope = format!("{}|venues", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors.decode(&scope, c)).transpose()?;
+    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
     let page = caller.deps.store.list_venues(caller.tenant(), limit, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors.encode(&scope, &key));
+    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
     Ok(json_response(StatusCode::OK, &json!({ "venues": page.items, "next_cursor": next_cursor })))
 }
 

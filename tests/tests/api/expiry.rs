@@ -175,7 +175,7 @@ async fn an_unreadable_item_in_the_expiry_index_does_not_stop_the_sweep() {
     let options = no_workers(&[]);
     let (tenant, stack) = isolated_stack(options).await;
     let emulators = &crate::harness::stack().emulators;
-    let (dynamodb, _) = local_runner::emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
+    let dynamodb = local_runner::emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint()).dynamodb;
     let mut put = dynamodb.put_item().table_name(stack.deps.store.table_name());
     for (name, value) in [
         ("PK", format!("T#{}#RES#junk", tenant.id)),

@@ -25,6 +25,8 @@ pub struct Stack {
     pub payments_url: String,
     pub table: String,
     pub emulators: Emulators,
+    /// The secrets the shared stack's functions read (its cursor key signs every list's cursors).
+    pub secrets: shared::secrets::Secrets,
 }
 
 pub fn project_root() -> PathBuf {
@@ -59,13 +61,14 @@ pub fn stack() -> &'static Stack {
                 let provisioned = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await;
                 let deps = provisioned.deps;
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                sender.send((format!("http://{}", listener.local_addr().unwrap()), provisioned.payments_url)).unwrap();
+                let url = format!("http://{}", listener.local_addr().unwrap());
+                sender.send((url, provisioned.payments_url, provisioned.secrets)).unwrap();
                 let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
                 gateway.serve(listener).await.unwrap();
             });
         });
-        let (base_url, payments_url) = receiver.recv().expect("the gateway starts");
-        Stack { base_url, payments_url, table, emulators }
+        let (base_url, payments_url, secrets) = receiver.recv().expect("the gateway starts");
+        Stack { base_url, payments_url, table, emulators, secrets }
     })
 }
 
@@ -102,6 +105,7 @@ pub fn fast_workers() -> WorkerSettings {
 /// What a provisioned stack offers a test.
 pub struct Provisioned {
     pub deps: Arc<Deps>,
+    pub secrets: shared::secrets::Secrets,
     pub queues: std::collections::HashMap<String, local_runner::workers::LocalQueue>,
     pub payments_url: String,
 }
@@ -132,18 +136,21 @@ pub async fn provision_with(
     options: StackOptions,
     timeouts: &TimeoutConfig,
 ) -> Provisioned {
-    let (dynamodb, sqs) = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, timeouts);
+    let clients = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, timeouts);
     let template = template();
-    create_table(&dynamodb, &template.tables[0], table).await.expect("table created");
-    let queues = create_queues(&sqs, &template, table).await.expect("queues created");
+    create_table(&clients.dynamodb, &template.tables[0], table).await.expect("table created");
+    let queues = create_queues(&clients.sqs, &template, table).await.expect("queues created");
+    let secrets = local_runner::secrets::provision(&clients.secrets, &template, table).await.expect("secrets created");
     let payments = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let payments_url = format!("http://{}", payments.local_addr().unwrap());
     tokio::spawn(local_runner::fake_payments::serve(payments));
     let mut variables = queue_variables(&template, &queues);
     variables.extend(local_runner::fake_payments::client_variables(&payments_url));
+    variables.extend(secrets.variables);
     variables.extend(options.extra.clone());
     let config = local_config_with(table, &variables).unwrap();
-    let deps = Arc::new(Deps::with_clients(&config, dynamodb, sqs).unwrap());
+    let deps = Arc::new(Deps::with_clients(&config, &secrets.secrets, clients.dynamodb, clients.sqs).unwrap());
+    let secrets = secrets.secrets;
     if options.queue_consumers {
         for trigger in &template.queue_triggers {
             tokio::spawn(poll_queue(
@@ -159,7 +166,7 @@ pub async fn provision_with(
             tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), options.settings));
         }
     }
-    Provisioned { deps, queues, payments_url }
+    Provisioned { deps, secrets, queues, payments_url }
 }
 
 /// A stack of its own on the shared emulators (fresh table, queues and fake payment
@@ -179,9 +186,11 @@ impl Stack {
     /// endpoint (to wire a stack differently from the shared one).
     pub fn deps(&self, table: &str, sqs_endpoint: Option<&str>) -> Arc<Deps> {
         let sqs_endpoint = sqs_endpoint.map_or_else(|| self.emulators.sqs.endpoint(), str::to_owned);
-        let (dynamodb, sqs) =
+        let clients =
             emulator_clients_with(&self.emulators.dynamodb.endpoint(), &sqs_endpoint, &loaded_emulator_timeouts());
-        Arc::new(Deps::with_clients(&local_config(table).unwrap(), dynamodb, sqs).unwrap())
+        Arc::new(
+            Deps::with_clients(&local_config(table).unwrap(), &self.secrets, clients.dynamodb, clients.sqs).unwrap(),
+        )
     }
 }
 

@@ -17,6 +17,7 @@ mod payments;
 mod purchases;
 mod refunds;
 mod samples;
+mod secrets;
 mod signing_keys;
 mod tenancy;
 mod venues;
