@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::api::Deps;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -14,7 +13,7 @@ use crate::server::Gateway;
 use crate::template::Template;
 use crate::token::DevClaims;
 use crate::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
-use crate::{create_table, emulator_clients, local_config_with, queue_variables};
+use crate::{create_table, emulator_clients, function_deps, queue_variables};
 
 const USAGE: &str = "usage: local-runner [serve]
        local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
@@ -101,24 +100,22 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{payments_port} for the fake payment provider: {e}"))?;
     let payments_url = format!("http://127.0.0.1:{payments_port}");
     tokio::spawn(crate::fake_payments::serve(payments));
-    let mut variables = queue_variables(&template, &queues);
-    variables.extend(crate::fake_payments::client_variables(&payments_url));
-    variables.extend(secrets.variables);
-    let config = local_config_with(&table, &variables)?;
-    let deps = Arc::new(Deps::with_clients(&config, &secrets.secrets, clients.dynamodb, clients.sqs)?);
-    deps.verifier.prefetch().await;
+    let variables = queue_variables(&template, &queues);
+    let payment_variables = crate::fake_payments::client_variables(&payments_url);
+    let functions = function_deps(&template, &table, &variables, &payment_variables, &secrets, &clients)?;
+    functions.prefetch_keys().await;
     let settings = WorkerSettings {
         schedule_every: Duration::from_secs(env_port("LOCAL_SCHEDULE_SECONDS", 10)?.into()),
         ..WorkerSettings::default()
     };
     for trigger in &template.queue_triggers {
         let queue = queues.get(&trigger.queue).ok_or("an SQS event names a queue the template lacks")?.clone();
-        tokio::spawn(poll_queue(Arc::clone(&deps), trigger.clone(), queue, settings));
+        tokio::spawn(poll_queue(functions.of(&trigger.function), trigger.clone(), queue, settings));
     }
     for trigger in &template.schedules {
-        tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), settings));
+        tokio::spawn(run_schedule(functions.of(&trigger.function), trigger.clone(), settings));
     }
-    let gateway = Arc::new(Gateway::new(&template.routes, deps)?);
+    let gateway = Arc::new(Gateway::new(&template.routes, &functions)?);
     let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut server = tokio::spawn(Arc::clone(&gateway).serve(listener));
 

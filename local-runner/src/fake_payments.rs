@@ -12,7 +12,7 @@
 //!   lists a payment's refunds, newest first, as Stripe pages them.
 //! - `GET /_fake/refunds`: every refund accepted, each idempotency key once.
 //! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms, refund_status,
-//!   refund_creates_fail, lose_refund_answers }`.
+//!   rate_limit_refund_creates, lose_refund_answers, forget_idempotency_keys }`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,11 +38,15 @@ pub struct FakeConfig {
     pub latency_ms: u64,
     /// The status new refunds get (`succeeded`, or `pending` / `failed` to test how they count).
     pub refund_status: String,
-    /// Every refund creation answers 500 and does nothing; reads and lists still work.
-    pub refund_creates_fail: bool,
+    /// Every refund creation is turned away with a 429 before anything is done; reads and
+    /// lists still work.
+    pub rate_limit_refund_creates: bool,
     /// Every refund creation does its work but answers 500, as if the answer were lost on the
     /// way; a retry with the same key gets the 500 again (Stripe replays a saved result).
     pub lose_refund_answers: bool,
+    /// Idempotency keys are not honoured, as at Stripe once a key is older than 24 hours: the
+    /// same key makes a new refund.
+    pub forget_idempotency_keys: bool,
 }
 
 impl Default for FakeConfig {
@@ -52,8 +56,9 @@ impl Default for FakeConfig {
             fail_payment_intents: Vec::new(),
             latency_ms: 0,
             refund_status: "succeeded".into(),
-            refund_creates_fail: false,
+            rate_limit_refund_creates: false,
             lose_refund_answers: false,
+            forget_idempotency_keys: false,
         }
     }
 }
@@ -211,14 +216,22 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "amount must be a positive integer");
     };
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let latency = ledger.lock().expect("ledger lock").config.latency_ms;
+    let (latency, rate_limited) = {
+        let ledger = ledger.lock().expect("ledger lock");
+        (ledger.config.latency_ms, ledger.config.rate_limit_refund_creates)
+    };
+    // Turned away at the door, before anything is looked at or done.
+    if rate_limited {
+        return error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "too many requests");
+    }
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let mut ledger = ledger.lock().expect("ledger lock");
-    if let Some(index) = key.as_ref().and_then(|k| ledger.by_key.get(k)).copied() {
+    let remembered = key.as_ref().filter(|_| !ledger.config.forget_idempotency_keys).and_then(|k| ledger.by_key.get(k));
+    if let Some(index) = remembered.copied() {
         let first = ledger.refunds[index].clone();
-        if first.payment_intent != intent || first.amount != amount {
+        if first.payment_intent != intent || first.amount != amount || first.metadata != metadata(&form) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "idempotency_error",
@@ -233,7 +246,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
     if ledger.config.fail_payment_intents.contains(&intent) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "this payment cannot be refunded");
     }
-    if ledger.config.refund_creates_fail || unlucky(&ledger) {
+    if unlucky(&ledger) {
         return simulated_failure();
     }
     let Some(paid) = ledger.intents.get(&intent).cloned() else {
@@ -294,6 +307,9 @@ async fn list_refunds(
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "limit must be from 1 to 100");
     };
     let (intent, after) = (query.get("payment_intent"), query.get("starting_after"));
+    if after.is_some_and(|after| !ledger.refunds.iter().any(|r| r.id == *after)) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "starting_after names no refund");
+    }
     let newest_first = ledger
         .refunds
         .iter()

@@ -22,6 +22,10 @@ pub mod workers;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::BillingMode;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use shared::api::Deps;
 use shared::aws_clients::Clients;
 use shared::config::{Config, ConfigError};
 
@@ -63,6 +67,73 @@ pub fn local_config_with(table_name: &str, extra: &[(String, String)]) -> Result
         }
         extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).or_else(|| env_or_default(name))
     })
+}
+
+/// Every function's dependencies, each built as its Lambda builds them at cold start: from the
+/// stack's settings and only the secrets its own template environment names (a function that
+/// names none has no cursor key and no payment client, as on AWS). So a function whose code needs
+/// a secret its template does not give it fails locally too.
+#[derive(Clone)]
+pub struct FunctionDeps {
+    by_function: HashMap<String, Arc<Deps>>,
+    /// Every setting and secret together: for tests that drive any job with one `Deps`, and for
+    /// wiring one `Deps` for every function.
+    pub all: Arc<Deps>,
+}
+
+impl FunctionDeps {
+    pub fn same_for_all(deps: Arc<Deps>) -> Self {
+        Self { by_function: HashMap::new(), all: deps }
+    }
+
+    pub fn of(&self, function: &str) -> Arc<Deps> {
+        Arc::clone(self.by_function.get(function).unwrap_or(&self.all))
+    }
+
+    /// What each Lambda does at cold start: fetch the token verification keys.
+    pub async fn prefetch_keys(&self) {
+        futures_util::future::join_all(self.by_function.values().chain([&self.all]).map(|d| d.verifier.prefetch()))
+            .await;
+    }
+}
+
+/// Builds the dependencies of every function of `template`. `variables` go to every function
+/// (queue URLs); `payment_variables` (the provider's URL) to those that name the payment key.
+pub fn function_deps(
+    template: &template::Template,
+    table: &str,
+    variables: &[(String, String)],
+    payment_variables: &[(String, String)],
+    secrets: &secrets::LocalSecrets,
+    clients: &Clients,
+) -> Result<FunctionDeps, shared::api::InitError> {
+    let build = |own: &secrets::FunctionSecrets| {
+        let mut all = variables.to_vec();
+        if own.secrets.payments_key.is_some() {
+            all.extend(payment_variables.iter().cloned());
+        }
+        all.extend(own.variables.iter().cloned());
+        let config = local_config_with(table, &all)?;
+        Ok::<_, shared::api::InitError>(Arc::new(Deps::with_clients(
+            &config,
+            &own.secrets,
+            clients.dynamodb.clone(),
+            clients.sqs.clone(),
+        )?))
+    };
+    let functions = template
+        .routes
+        .iter()
+        .map(|r| &r.function)
+        .chain(template.queue_triggers.iter().map(|t| &t.function))
+        .chain(template.schedules.iter().map(|s| &s.function));
+    let mut by_function = HashMap::new();
+    for function in functions {
+        if !by_function.contains_key(function) {
+            by_function.insert(function.clone(), build(&secrets.of(function))?);
+        }
+    }
+    Ok(FunctionDeps { by_function, all: build(&secrets.all)? })
 }
 
 /// The template's queue variables (`EXPIRY_QUEUE_URL: !Ref ExpiryQueue`) with local URLs.

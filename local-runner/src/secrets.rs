@@ -36,11 +36,26 @@ pub enum LocalSecretError {
     Read(#[from] shared::secrets::SecretError),
 }
 
-/// What the secrets give the local stack: the values every function read, and each secret
-/// variable with its local secret's name (for the configuration).
+/// What the secrets give the local stack, per function as each Lambda reads them, and all
+/// together (for tests that drive any job with one set of dependencies).
+#[derive(Debug, Default)]
 pub struct LocalSecrets {
+    pub by_function: HashMap<String, FunctionSecrets>,
+    pub all: FunctionSecrets,
+}
+
+/// What one function read, and its variables naming the secrets (with their local names).
+#[derive(Debug, Clone, Default)]
+pub struct FunctionSecrets {
     pub secrets: Secrets,
     pub variables: Vec<(String, String)>,
+}
+
+impl LocalSecrets {
+    /// A function's own: nothing, for a function whose template names no secret.
+    pub fn of(&self, function: &str) -> FunctionSecrets {
+        self.by_function.get(function).cloned().unwrap_or_default()
+    }
 }
 
 /// Creates the template's secrets under `prefix`, then reads them function by function.
@@ -56,12 +71,12 @@ pub async fn provision(client: &Client, template: &Template, prefix: &str) -> Re
         store(client, &name, value).await?;
         names.insert(spec.logical_id.clone(), name);
     }
-    let mut secrets = Secrets::default();
-    let mut variables = Vec::new();
+    let mut local = LocalSecrets::default();
     let mut functions: Vec<&str> = template.secret_variables.iter().map(|v| v.function.as_str()).collect();
     functions.dedup();
     for function in functions {
         let mut ids = SecretIds::default();
+        let mut variables = Vec::new();
         for named in template.secret_variables.iter().filter(|v| v.function == function) {
             let name = names[&named.secret].clone();
             match named.variable.as_str() {
@@ -76,11 +91,13 @@ pub async fn provision(client: &Client, template: &Template, prefix: &str) -> Re
             .or_else(|| Job::from_function_name(function).map(Job::function_name))
             .ok_or_else(|| LocalSecretError::UnknownFunction(function.to_owned()))?;
         let read = crate::operation_log::as_function(scope, Secrets::load(client, &ids)).await?;
-        secrets = secrets.merge(read);
+        local.all.secrets = std::mem::take(&mut local.all.secrets).merge(read.clone());
+        local.all.variables.extend(variables.iter().cloned());
+        local.by_function.insert(function.to_owned(), FunctionSecrets { secrets: read, variables });
     }
-    variables.sort();
-    variables.dedup();
-    Ok(LocalSecrets { secrets, variables })
+    local.all.variables.sort();
+    local.all.variables.dedup();
+    Ok(local)
 }
 
 /// Creates the secret, or gives an existing one (a restarted runner on a kept emulator) the value.

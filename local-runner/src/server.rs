@@ -22,8 +22,7 @@ use crate::template::Route;
 const GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
-    routes: Vec<(Route, Endpoint)>,
-    deps: Arc<Deps>,
+    routes: Vec<(Route, Endpoint, Arc<Deps>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +34,13 @@ pub struct UnknownFunction {
 }
 
 impl Gateway {
-    pub fn new(routes: &[Route], deps: Arc<Deps>) -> Result<Self, UnknownFunction> {
+    /// Serves each route with its function's own dependencies.
+    pub fn new(routes: &[Route], deps: &crate::FunctionDeps) -> Result<Self, UnknownFunction> {
         let routes = routes
             .iter()
             .map(|route| {
-                Endpoint::from_function_name(&route.function).map(|e| (route.clone(), e)).ok_or_else(|| {
+                let function = deps.of(&route.function);
+                Endpoint::from_function_name(&route.function).map(|e| (route.clone(), e, function)).ok_or_else(|| {
                     UnknownFunction {
                         method: route.method.clone(),
                         path: route.path.clone(),
@@ -48,11 +49,7 @@ impl Gateway {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { routes, deps })
-    }
-
-    pub fn deps(&self) -> &Deps {
-        &self.deps
+        Ok(Self { routes })
     }
 
     /// Serves until the listener fails or the task is dropped.
@@ -61,12 +58,12 @@ impl Gateway {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
     }
 
-    fn find(&self, method: &Method, path: &str) -> Option<(&Route, Endpoint, BTreeMap<String, String>)> {
-        self.routes.iter().find_map(|(route, endpoint)| {
+    fn find(&self, method: &Method, path: &str) -> Option<(&Route, Endpoint, &Deps, BTreeMap<String, String>)> {
+        self.routes.iter().find_map(|(route, endpoint, deps)| {
             if route.method != method.as_str() {
                 return None;
             }
-            match_path(&route.path, path).map(|params| (route, *endpoint, params))
+            match_path(&route.path, path).map(|params| (route, *endpoint, deps.as_ref(), params))
         })
     }
 }
@@ -82,7 +79,7 @@ async fn dispatch(
     let Ok(body) = axum::body::to_bytes(body, GATEWAY_BODY_LIMIT).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let Some((route, endpoint, params)) = gateway.find(&method, uri.path()) else {
+    let Some((route, endpoint, deps, params)) = gateway.find(&method, uri.path()) else {
         return gateway_error(StatusCode::NOT_FOUND, "Not Found");
     };
     let event = gateway_event(route, &method, &uri, &headers, &body, &params, peer);
@@ -96,7 +93,7 @@ async fn dispatch(
     // Lambda cuts a function off at its timeout; API Gateway then answers 500 for it.
     let Ok(response) = tokio::time::timeout(
         route.timeout,
-        crate::operation_log::as_function(endpoint.function_name(), endpoint.handle(&gateway.deps, request)),
+        crate::operation_log::as_function(endpoint.function_name(), endpoint.handle(deps, request)),
     )
     .await
     else {

@@ -89,12 +89,8 @@ impl Config {
         let payments = match (lookup("PAYMENTS_BASE_URL"), &secrets.payments_key) {
             (Some(base_url), Some(_)) => Some(PaymentConfig { base_url }),
             (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "PAYMENTS_SECRET_ID",
-                    reason: "PAYMENTS_BASE_URL and PAYMENTS_SECRET_ID go together".into(),
-                });
-            }
+            (Some(_), None) => return Err(ConfigError::Missing("PAYMENTS_SECRET_ID")),
+            (None, Some(_)) => return Err(ConfigError::Missing("PAYMENTS_BASE_URL")),
         };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
@@ -167,7 +163,7 @@ mod tests {
         let mut pairs = BASE.to_vec();
         pairs.push(("PAYMENTS_BASE_URL", "https://api.stripe.com"));
         let half = Config::from_lookup(lookup(&pairs));
-        assert!(matches!(half, Err(ConfigError::Invalid { name: "PAYMENTS_SECRET_ID", .. })), "{half:?}");
+        assert!(matches!(half, Err(ConfigError::Missing("PAYMENTS_SECRET_ID"))), "{half:?}");
         pairs.push(("PAYMENTS_SECRET_ID", "payments"));
         let whole = Config::from_lookup(lookup(&pairs)).unwrap();
         assert_eq!(whole.payments.map(|p| p.base_url).as_deref(), Some("https://api.stripe.com"));

@@ -96,11 +96,11 @@ pub enum PaymentError {
     /// The provider refused the call (a 4xx other than 409 and 429): retrying will not help.
     #[error("refused by the payment provider ({status}): {message}")]
     Refused { status: u16, message: String },
-    /// 5xx, 429, 409 (a call with the same idempotency key still running), timeouts or no
-    /// connection, after every attempt that fit the deadline. `maybe_running` is true when the
-    /// provider may still be working on one of these attempts (it timed out after being sent,
-    /// or another call with the same key was running): only then can a refund that is not in
-    /// the provider's list yet still appear there.
+    /// 5xx, 429, 409 (a call with the same idempotency key still running), an idempotency
+    /// error, timeouts or no connection, after every attempt that fit the deadline.
+    /// `maybe_running` is false only when every attempt was turned away before the provider
+    /// did anything (429, or no connection): a 5xx leaves the result unknown (Stripe may still
+    /// finish or reconcile it), as do a timeout and a call with the same key still running.
     #[error("payment provider unavailable: {reason}")]
     Unavailable { reason: String, maybe_running: bool },
 }
@@ -124,6 +124,8 @@ struct ErrorBody {
 
 #[derive(Deserialize)]
 struct ErrorDetail {
+    #[serde(rename = "type")]
+    kind: Option<String>,
     message: Option<String>,
 }
 
@@ -279,15 +281,23 @@ impl PaymentClient {
             }
             Ok(response) if response.status().is_client_error() && response.status().as_u16() != 429 => {
                 let status = response.status().as_u16();
-                let message = response
-                    .json::<ErrorBody>()
-                    .await
-                    .ok()
-                    .and_then(|b| b.error.message)
-                    .unwrap_or_else(|| "no message".into());
+                let detail = response.json::<ErrorBody>().await.ok().map(|b| b.error);
+                let kind = detail.as_ref().and_then(|d| d.kind.clone()).unwrap_or_default();
+                let message = detail.and_then(|d| d.message).unwrap_or_else(|| "no message".into());
+                if kind == "idempotency_error" {
+                    // The key was used before with other parameters: what that call did is unknown.
+                    return Attempt::Done(Err(PaymentError::Unavailable {
+                        reason: format!("idempotency error ({status}): {message}"),
+                        maybe_running: true,
+                    }));
+                }
                 Attempt::Done(Err(PaymentError::Refused { status, message }))
             }
-            Ok(response) => Attempt::Retry { reason: format!("HTTP {}", response.status()), maybe_running: false },
+            // Turned away before anything was done.
+            Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                Attempt::Retry { reason: "HTTP 429".into(), maybe_running: false }
+            }
+            Ok(response) => Attempt::Retry { reason: format!("HTTP {}", response.status()), maybe_running: true },
             // A connection never made sent nothing; any other failure may have reached the provider.
             Err(error) => Attempt::Retry { maybe_running: !error.is_connect(), reason: error.to_string() },
         }

@@ -82,9 +82,11 @@ async fn read(client: &Client, id: &str) -> Result<String, SecretError> {
             None => aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
         })
     })?;
+    // A value pasted with a trailing newline would make an invalid header or a different key.
     value
         .secret_string
-        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
         .ok_or_else(|| unreadable("it has no text value (set one with `aws secretsmanager put-secret-value`)".into()))
 }
 

@@ -20,13 +20,20 @@ use super::cancellation::{JobError, finish_if_done, notify};
 use crate::domain::cancellation::{Cancellation, RefundPolicy};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
 use crate::payments::{PaymentError, RefundOutcome};
-use crate::store::refunds::Settlement;
+use crate::store::refunds::{AttemptMark, Settlement};
 
 /// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
 /// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 /// Time kept, after the provider's answer, to record the outcome in DynamoDB.
 pub const RECORDING_MARGIN: Duration = Duration::from_secs(3);
+/// Stripe keeps an idempotency key for at least 24 hours; a refund older than this is looked up
+/// before its key is used again.
+const PROVIDER_KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(23);
+/// Longer than any call to the provider lasts: a refund function runs at most 60 s, and the
+/// provider finishes what it was sent well within a minute after that. A call not ended cleanly
+/// (its consumer crashed, or it may still be running there) counts as running for this long.
+const CONCURRENT_ATTEMPT_WINDOW: chrono::Duration = chrono::Duration::minutes(2);
 /// A single refund's message goes out just before its record is written; a message that finds
 /// no record waits this long for it before it is dropped as a refund that was refused.
 const RECORD_GRACE: chrono::Duration = chrono::Duration::seconds(60);
@@ -190,6 +197,7 @@ async fn for_cancellation(
                 return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
             }
             // A single refund is at the provider: finish it first, so the amount owed is known.
+            // (Its own message may be calling the provider too: `alone` sees that.)
             apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await?;
             continue;
         }
@@ -260,13 +268,14 @@ async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, 
 
 /// Runs one refund to its end: takes the order's refund slot (unless this refund holds it
 /// already), asks the provider with the refund's own idempotency key, and records the outcome.
-/// Only the provider's word ends a refund as failed, and only on the last delivery: a refusal,
-/// a `failed` status, or no such refund in its list after calls it answered without a result
-/// (its answers were lost or it failed before doing anything). An outcome that stays open — a
-/// call that may still be running there, `pending`, a provider that cannot be reached — keeps
-/// the slot and the amount reserved, so no second refund can pay the buyer again; the order
-/// stays `REFUND_PENDING` until a later delivery (the cancellation resumer's, or a dead-letter
-/// redrive) asks again with the same key.
+///
+/// Only the provider's word ends a refund as failed, and only on the last delivery: a refusal, a
+/// `failed` status, or no such refund in its list of the payment's refunds when no call for it
+/// can still be running. The same list turns a refund whose answer was lost into a success. An outcome that
+/// stays open (a 5xx or a timeout, which may still complete at the provider; `pending`; a
+/// provider that cannot be reached) keeps the slot and the amount reserved, so no second refund
+/// can pay the buyer again; the order stays `REFUND_PENDING` until a later delivery (the
+/// cancellation resumer's, or a dead-letter redrive) asks again.
 async fn apply(
     deps: &Deps,
     tenant: Uuid,
@@ -287,6 +296,13 @@ async fn apply(
         deps.store.get_order(tenant, order.id).await?.ok_or_else(|| JobError::Failed("order vanished".into()))?
     };
     let payments = deps.payments.as_ref().ok_or_else(|| JobError::Failed("no payment provider configured".into()))?;
+    let attempt = Uuid::new_v4();
+    let started = crate::domain::now();
+    let marked =
+        deps.store.mark_refund_attempt(tenant, order.id, &record.id, attempt, started, CONCURRENT_ATTEMPT_WINDOW);
+    let Some(mark) = marked.await? else {
+        return Err(JobError::Failed(format!("refund {} left the order's slot meanwhile; will look again", record.id)));
+    };
     let call_deadline = deadline.checked_sub(RECORDING_MARGIN).unwrap_or(deadline);
     // The last delivery keeps time for one look at the provider's list after the call.
     let lookup_time = payments.attempt_timeout();
@@ -294,22 +310,42 @@ async fn apply(
         Some(earlier) if last && Instant::now() + lookup_time <= earlier => earlier,
         _ => call_deadline,
     };
-    let verdict = match payments.refund(&order.payment_reference, record.amount, &record.id, create_deadline).await {
-        Ok(refund) => Verdict::of(&refund),
-        Err(PaymentError::Refused { status, message }) => {
-            Verdict::Refused(format!("the provider refused the refund ({status}): {message}"))
+    let known = if started - record.created_at > PROVIDER_KEY_LIFETIME {
+        // The provider may have forgotten the key: asking again with it could pay a second time.
+        match payments.find_refund(&order.payment_reference, &record.id, create_deadline).await {
+            Ok(found) => found.map(|refund| (Verdict::of(&refund), false)),
+            Err(error) => Some((Verdict::Open(format!("an old refund could not be looked up: {error}")), true)),
         }
-        // Nothing of this delivery can still be running at the provider, and earlier deliveries'
-        // calls ended with their functions, minutes ago: the list is the whole truth.
-        Err(open @ PaymentError::Unavailable { maybe_running: false, .. }) if last => {
-            match payments.find_refund(&order.payment_reference, &record.id, call_deadline).await {
-                Ok(Some(found)) => Verdict::of(&found),
-                Ok(None) => Verdict::Refused(format!("the provider holds no such refund ({open})")),
-                Err(lookup) => Verdict::Open(format!("{open}; the provider's list could not be read either: {lookup}")),
-            }
-        }
-        Err(open) => Verdict::Open(format!("outcome unknown, will ask again: {open}")),
+    } else {
+        None
     };
+    let (mut verdict, maybe_running) = match known {
+        Some(known) => known,
+        None => match payments.refund(&order.payment_reference, record.amount, &record.id, create_deadline).await {
+            Ok(refund) => (Verdict::of(&refund), false),
+            Err(PaymentError::Refused { status, message }) => {
+                (Verdict::Refused(format!("the provider refused the refund ({status}): {message}")), false)
+            }
+            Err(PaymentError::Unavailable { reason, maybe_running }) => {
+                (Verdict::Open(format!("outcome unknown, will ask again: {reason}")), maybe_running)
+            }
+        },
+    };
+    if !maybe_running && !matches!(verdict, Verdict::Succeeded) {
+        deps.store.end_refund_attempt(tenant, order.id, attempt).await?;
+    }
+    if last && let Verdict::Open(open) = &verdict {
+        verdict = match payments.find_refund(&order.payment_reference, &record.id, call_deadline).await {
+            Ok(Some(found)) => Verdict::of(&found),
+            Ok(None) if !maybe_running && alone(deps, tenant, &order, attempt, mark).await? => {
+                Verdict::Refused(format!("the provider holds no such refund and no call for it is running ({open})"))
+            }
+            Ok(None) => {
+                Verdict::Open(format!("{open}; not in the provider's list yet, but a call may still be running"))
+            }
+            Err(lookup) => Verdict::Open(format!("{open}; the provider's list could not be read either: {lookup}")),
+        };
+    }
     let refusal = match verdict {
         Verdict::Succeeded => {
             if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement).await? {
@@ -336,6 +372,16 @@ async fn apply(
         tracing::error!(order = %order.id, refund = %record.id, reason = %refusal, "refund refused for the last time; the order reads REFUND_FAILED");
     }
     Err(JobError::Failed(refusal))
+}
+
+/// Whether no other call for the order's refund can still be running: the call before this one
+/// ended cleanly (or started long enough ago to be over), and none has started since.
+async fn alone(deps: &Deps, tenant: Uuid, order: &Order, attempt: Uuid, mark: AttemptMark) -> Result<bool, JobError> {
+    if mark.previous_running {
+        return Ok(false);
+    }
+    let now = deps.store.get_order(tenant, order.id).await?;
+    Ok(now.is_some_and(|o| o.refund_attempt_id == Some(attempt)))
 }
 
 /// What the provider's answer means for one refund.

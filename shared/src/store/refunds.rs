@@ -4,13 +4,21 @@
 //! applied one at a time and each is applied once. A cancellation's refund settles the
 //! (cancellation, order) pair and moves the cancellation's counters in the same transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use uuid::Uuid;
 
 use super::keys::{self, PK, SK};
 use super::{Store, StoreError, n, s};
 use crate::domain::reservation::{Order, OrderStatus, RefundRecord, RefundStatus};
+
+/// A provider call noted on the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptMark {
+    /// Whether the call before this one may still be running at the provider.
+    pub previous_running: bool,
+}
 
 /// How the end of a cancellation's refund counts on the cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +110,61 @@ impl Store {
         super::applied(result)
     }
 
+    /// Notes that a call to the provider for the refund in the order's slot starts now, as
+    /// `attempt`, and says whether the call before it (for whichever refund held the slot) may
+    /// still be running: it started less than `may_run_for` ago and was not ended cleanly
+    /// ([`Self::end_refund_attempt`]). `None` if the refund is no longer in the slot.
+    pub async fn mark_refund_attempt(
+        &self,
+        tenant: Uuid,
+        order: Uuid,
+        refund_id: &str,
+        attempt: Uuid,
+        at: DateTime<Utc>,
+        may_run_for: chrono::Duration,
+    ) -> Result<Option<AttemptMark>, StoreError> {
+        let result = self
+            .order_item_update(tenant, order)
+            .update_expression("SET refund_attempt_id = :attempt, refund_attempted_at = :at")
+            .condition_expression("pending_refund_id = :refund")
+            .expression_attribute_values(":attempt", s(attempt.to_string()))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":refund", s(refund_id))
+            // The whole item as it was: `UPDATED_OLD` would leave out `refund_attempt_ended`.
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                let text = |name: &str| old.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let started = text("refund_attempted_at")
+                    .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+                    .map(|v| v.with_timezone(&Utc));
+                let ended_cleanly =
+                    text("refund_attempt_id").is_some_and(|id| text("refund_attempt_ended") == Some(id));
+                let previous_running = !ended_cleanly && started.is_some_and(|started| at - started < may_run_for);
+                Ok(Some(AttemptMark { previous_running }))
+            }
+            Err(error) if super::is_condition_failure(&error) => Ok(None),
+            Err(error) => Err(super::classify(error)),
+        }
+    }
+
+    /// Notes that `attempt` ended with an answer after which nothing of it can still be running
+    /// at the provider (it was turned away, refused, or answered). A later attempt was noted
+    /// meanwhile: nothing to do.
+    pub async fn end_refund_attempt(&self, tenant: Uuid, order: Uuid, attempt: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .order_item_update(tenant, order)
+            .update_expression("SET refund_attempt_ended = :attempt")
+            .condition_expression("refund_attempt_id = :attempt")
+            .expression_attribute_values(":attempt", s(attempt.to_string()))
+            .send()
+            .await;
+        super::applied(result).map(|_| ())
+    }
+
     /// Ends the refund in the order's slot as `Succeeded` or `Failed` and frees the slot; for a
     /// cancellation's refund, settles the order and counts it, all in one transaction.
     /// `order` is the order as read while the slot was held (its amounts cannot have moved).
@@ -145,7 +208,10 @@ impl Store {
             update = update.expression_attribute_values(":cancellation", s(settlement.cancellation.to_string()));
         }
         let update = update
-            .update_expression(format!("SET {} REMOVE pending_refund_id ADD {add}", sets.join(", ")))
+            .update_expression(format!(
+                "SET {} REMOVE pending_refund_id, refund_attempt_id, refund_attempted_at, refund_attempt_ended ADD {add}",
+                sets.join(", ")
+            ))
             .condition_expression(condition)
             .build()
             .expect("key and expression are set");
@@ -207,7 +273,16 @@ impl Store {
         Ok(self.transact_as(items, Some(&operation)).await?.is_none())
     }
 
+    /// An update of the order that sets its status (`#status`).
     fn order_update(
+        &self,
+        tenant: Uuid,
+        order: Uuid,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.order_item_update(tenant, order).expression_attribute_names("#status", "status")
+    }
+
+    fn order_item_update(
         &self,
         tenant: Uuid,
         order: Uuid,
@@ -217,7 +292,6 @@ impl Store {
             .table_name(&self.table)
             .key(PK, s(keys::order_pk(tenant, order)))
             .key(SK, s(keys::ORDER_SK))
-            .expression_attribute_names("#status", "status")
     }
 }
 

@@ -255,7 +255,7 @@ async fn an_order_whose_refund_always_fails_ends_refund_failed_in_the_dead_lette
 
 /// Waits for `count` messages in the refund dead-letter queue (moved on the receive after the
 /// last failed delivery; a loaded machine can take a while).
-async fn dead_letters(stack: &Provisioned, count: usize) -> Vec<Value> {
+pub async fn dead_letters(stack: &Provisioned, count: usize) -> Vec<Value> {
     let started = Instant::now();
     let mut dead = Vec::new();
     while dead.len() < count && started.elapsed() < Duration::from_secs(90) {
@@ -287,8 +287,9 @@ async fn refunds_whose_answers_were_lost_are_learned_from_the_provider_on_the_la
 async fn refunds_the_provider_never_made_end_refund_failed_in_the_dead_letter_queue() {
     let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
     let (event, _) = sold_event(&tenant, 3, 3).await;
-    // Every refund call answers 500 and does nothing: no refusal ever comes, only the list tells.
-    configure_fake(&stack, json!({ "refund_creates_fail": true })).await;
+    // Every refund call is turned away (429) before anything is done: no refusal ever comes,
+    // and only the provider's list, read when no call can still be running, tells.
+    configure_fake(&stack, json!({ "rate_limit_refund_creates": true })).await;
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue flooded" })).await.status, 202);
     let cancellation = finished(&admin, &event).await;

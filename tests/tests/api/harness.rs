@@ -12,7 +12,7 @@ use local_runner::server::Gateway;
 use local_runner::template::Template;
 use local_runner::token::DevClaims;
 use local_runner::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
-use local_runner::{create_table, emulator_clients_with, local_config, local_config_with, queue_variables};
+use local_runner::{FunctionDeps, create_table, emulator_clients_with, function_deps, local_config, queue_variables};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -59,11 +59,10 @@ pub fn stack() -> &'static Stack {
                     extra: Vec::new(),
                 };
                 let provisioned = provision(&dynamodb_endpoint, &sqs_endpoint, &table_name, options).await;
-                let deps = provisioned.deps;
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let url = format!("http://{}", listener.local_addr().unwrap());
                 sender.send((url, provisioned.payments_url, provisioned.secrets)).unwrap();
-                let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
+                let gateway = Arc::new(Gateway::new(&template().routes, &provisioned.functions).unwrap());
                 gateway.serve(listener).await.unwrap();
             });
         });
@@ -104,7 +103,10 @@ pub fn fast_workers() -> WorkerSettings {
 
 /// What a provisioned stack offers a test.
 pub struct Provisioned {
+    /// Every setting and secret together, for tests that drive jobs themselves.
     pub deps: Arc<Deps>,
+    /// Each function's own, as the gateway and the workers use them.
+    pub functions: FunctionDeps,
     pub secrets: shared::secrets::Secrets,
     pub queues: std::collections::HashMap<String, local_runner::workers::LocalQueue>,
     pub payments_url: String,
@@ -145,16 +147,13 @@ pub async fn provision_with(
     let payments_url = format!("http://{}", payments.local_addr().unwrap());
     tokio::spawn(local_runner::fake_payments::serve(payments));
     let mut variables = queue_variables(&template, &queues);
-    variables.extend(local_runner::fake_payments::client_variables(&payments_url));
-    variables.extend(secrets.variables);
     variables.extend(options.extra.clone());
-    let config = local_config_with(table, &variables).unwrap();
-    let deps = Arc::new(Deps::with_clients(&config, &secrets.secrets, clients.dynamodb, clients.sqs).unwrap());
-    let secrets = secrets.secrets;
+    let payment_variables = local_runner::fake_payments::client_variables(&payments_url);
+    let functions = function_deps(&template, table, &variables, &payment_variables, &secrets, &clients).unwrap();
     if options.queue_consumers {
         for trigger in &template.queue_triggers {
             tokio::spawn(poll_queue(
-                Arc::clone(&deps),
+                functions.of(&trigger.function),
                 trigger.clone(),
                 queues[&trigger.queue].clone(),
                 options.settings,
@@ -163,10 +162,10 @@ pub async fn provision_with(
     }
     if options.schedules {
         for trigger in &template.schedules {
-            tokio::spawn(run_schedule(Arc::clone(&deps), trigger.clone(), options.settings));
+            tokio::spawn(run_schedule(functions.of(&trigger.function), trigger.clone(), options.settings));
         }
     }
-    Provisioned { deps, secrets, queues, payments_url }
+    Provisioned { deps: Arc::clone(&functions.all), functions, secrets: secrets.all.secrets, queues, payments_url }
 }
 
 /// A stack of its own on the shared emulators (fresh table, queues and fake payment
@@ -177,7 +176,7 @@ pub async fn isolated_stack(options: StackOptions) -> (Tenant, Provisioned) {
     let table = format!("events-isolated-{}", Uuid::now_v7());
     let provisioned =
         provision(&stack.emulators.dynamodb.endpoint(), &stack.emulators.sqs.endpoint(), &table, options).await;
-    let url = serve_with(Arc::clone(&provisioned.deps)).await;
+    let url = serve_functions(&provisioned.functions).await;
     (Tenant::at(url, provisioned.payments_url.clone()), provisioned)
 }
 
@@ -194,12 +193,17 @@ impl Stack {
     }
 }
 
-/// Serves `deps` on a fresh port for the rest of the calling test (for tests that need a
-/// differently wired stack, such as a missing table or an unreachable queue service).
+/// Serves `deps` for every function on a fresh port for the rest of the calling test (for tests
+/// that need a differently wired stack, such as a missing table or an unreachable queue service).
 pub async fn serve_with(deps: Arc<Deps>) -> String {
+    serve_functions(&FunctionDeps::same_for_all(deps)).await
+}
+
+/// Serves each function with its own dependencies on a fresh port for the rest of the test.
+pub async fn serve_functions(functions: &FunctionDeps) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let gateway = Arc::new(Gateway::new(&template().routes, deps).unwrap());
+    let gateway = Arc::new(Gateway::new(&template().routes, functions).unwrap());
     tokio::spawn(gateway.serve(listener));
     url
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use crate::cancellation::{cancel, configure_fake, fake_refunds, finished, sold_event_at, with_consumers};
@@ -153,6 +154,121 @@ async fn a_single_refund_whose_answers_are_lost_ends_succeeded_once() {
         (Some("PARTIALLY_REFUNDED"), Some(1000), Some("SUCCEEDED"))
     );
     assert_eq!(fake_refunds(&stack).await.len(), 1, "asked five times, paid once");
+}
+
+#[tokio::test]
+async fn a_refund_whose_outcome_stays_unknown_keeps_its_amount_reserved() {
+    let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
+    let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
+    // Every call answers 500: the provider may or may not have done it.
+    configure_fake(&stack, json!({ "failure_rate": 1.0 })).await;
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let path = format!("/api/v1/orders/{}/refund", id(&order));
+    assert_eq!(admin.post(&path, &json!({ "reason": "Unknown", "amount": 1000 })).await.status, 202);
+    let dead = crate::cancellation::dead_letters(&stack, 1).await;
+    assert_eq!(dead.len(), 1, "five deliveries, then the dead-letter queue");
+    let waiting = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["refunds"][0]["status"].as_str()),
+        (Some("REFUND_PENDING"), Some("PENDING")),
+        "not failed: the money may already be on its way"
+    );
+    let more = admin.post(&path, &json!({ "reason": "Again", "amount": 2001 })).await;
+    assert_eq!(more.status, 422, "the unknown 1000 stays reserved: {}", more.text);
+    assert!(fake_refunds(&stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_last_delivery_never_fails_a_refund_another_consumer_is_still_making() {
+    use local_runner::workers::invoke;
+    use shared::api::Job;
+    let (tenant, stack) = isolated_stack(crate::harness::no_workers(&[])).await;
+    let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let reply = admin
+        .post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Twice", "amount": 1000 }))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let message = crate::cancellation::drain(&stack, "RefundQueue").await;
+    let body = message[0].to_string();
+    // Consumer A's call takes three seconds at the provider, and then succeeds.
+    configure_fake(&stack, json!({ "latency_ms": 3000 })).await;
+    let first = {
+        let deps = std::sync::Arc::clone(&stack.deps);
+        let batch = json!({ "Records": [crate::harness::sqs_record("first", &body)] });
+        tokio::spawn(async move { invoke(&deps, Job::ProcessRefunds, batch, Duration::from_mins(1)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Meanwhile a duplicate's fifth delivery is turned away and finds nothing in the list yet.
+    configure_fake(&stack, json!({ "rate_limit_refund_creates": true })).await;
+    let mut last = crate::harness::sqs_record("last", &body);
+    last["attributes"]["ApproximateReceiveCount"] = json!("5");
+    let answer =
+        invoke(&stack.deps, Job::ProcessRefunds, json!({ "Records": [last] }), Duration::from_mins(1)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([{ "itemIdentifier": "last" }]), "left open, not failed");
+    assert_eq!(first.await.unwrap()["batchItemFailures"], json!([]));
+    let done = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+    assert_eq!(
+        (done["status"].as_str(), done["refunded_amount"].as_u64(), done["refunds"][0]["status"].as_str()),
+        (Some("PARTIALLY_REFUNDED"), Some(1000), Some("SUCCEEDED"))
+    );
+    assert_eq!(fake_refunds(&stack).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_older_than_the_providers_key_memory_is_looked_up_before_it_is_sent_again() {
+    use local_runner::workers::invoke;
+    use shared::api::Job;
+    let (tenant, stack) = isolated_stack(crate::harness::no_workers(&[])).await;
+    let (event, totals) = sold_event_at(&tenant, 1, 1, 3000).await;
+    let intent = totals.keys().next().unwrap().clone();
+    let admin = tenant.admin();
+    let order = only_order(&admin, &event).await;
+    let reply = admin
+        .post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Late", "amount": 1000 }))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let refund_id = reply.body["refund"]["id"].as_str().unwrap().to_owned();
+    // A day ago the provider made this refund, and its answer was lost.
+    let http = reqwest::Client::new();
+    let made = http
+        .post(format!("{}/v1/refunds", stack.payments_url))
+        .bearer_auth("sk_test_any")
+        .header("Idempotency-Key", &refund_id)
+        .form(&[("payment_intent", intent.as_str()), ("amount", "1000"), ("metadata[refund_id]", refund_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 200);
+    let day_ago = crate::harness::rfc3339(chrono::Utc::now() - chrono::Duration::hours(24));
+    let emulators = &crate::harness::stack().emulators;
+    let dynamodb = local_runner::emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint()).dynamodb;
+    dynamodb
+        .update_item()
+        .table_name(stack.deps.store.table_name())
+        .key("PK", AttributeValue::S(shared::store::keys::order_pk(tenant.id, id(&order).parse().unwrap())))
+        .key("SK", AttributeValue::S(shared::store::keys::ORDER_SK.to_owned()))
+        .update_expression("SET refunds.#refund.created_at = :then")
+        .expression_attribute_names("#refund", &refund_id)
+        .expression_attribute_values(":then", AttributeValue::S(day_ago))
+        .send()
+        .await
+        .unwrap();
+    // Since then the provider has forgotten the key: sending it again would pay twice.
+    configure_fake(&stack, json!({ "forget_idempotency_keys": true })).await;
+    let message = crate::cancellation::drain(&stack, "RefundQueue").await;
+    assert_eq!(message.len(), 1);
+    let batch = json!({ "Records": [crate::harness::sqs_record("late", &message[0].to_string())] });
+    let answer = invoke(&stack.deps, Job::ProcessRefunds, batch, Duration::from_mins(1)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]));
+    let done = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+    assert_eq!(
+        (done["status"].as_str(), done["refunded_amount"].as_u64(), done["refunds"][0]["status"].as_str()),
+        (Some("PARTIALLY_REFUNDED"), Some(1000), Some("SUCCEEDED"))
+    );
+    assert_eq!(fake_refunds(&stack).await.len(), 1, "found, not paid a second time");
 }
 
 #[tokio::test]

@@ -77,14 +77,18 @@ async fn a_cancellation_whose_fan_out_message_is_lost_finishes_by_itself() {
     for trigger in &template.queue_triggers {
         let queue = stack.queues[&trigger.queue].clone();
         tokio::spawn(local_runner::workers::poll_queue(
-            Arc::clone(&stack.deps),
+            stack.functions.of(&trigger.function),
             trigger.clone(),
             queue,
             fast_workers(),
         ));
     }
     for trigger in &template.schedules {
-        tokio::spawn(local_runner::workers::run_schedule(Arc::clone(&stack.deps), trigger.clone(), fast_workers()));
+        tokio::spawn(local_runner::workers::run_schedule(
+            stack.functions.of(&trigger.function),
+            trigger.clone(),
+            fast_workers(),
+        ));
     }
     let cancellation = finished(&admin, &event).await;
     assert_eq!(cancellation["status"], "COMPLETED", "{cancellation}");
