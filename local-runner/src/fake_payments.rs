@@ -12,7 +12,7 @@
 //!   lists a payment's refunds, newest first, as Stripe pages them.
 //! - `GET /_fake/refunds`: every refund accepted, each idempotency key once.
 //! - `POST /_fake/config` `{ failure_rate, fail_payment_intents, latency_ms, refund_status,
-//!   rate_limit_refund_creates, lose_refund_answers, forget_idempotency_keys }`.
+//!   refund_creates, forget_idempotency_keys }`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,12 +38,8 @@ pub struct FakeConfig {
     pub latency_ms: u64,
     /// The status new refunds get (`succeeded`, or `pending` / `failed` to test how they count).
     pub refund_status: String,
-    /// Every refund creation is turned away with a 429 before anything is done; reads and
-    /// lists still work.
-    pub rate_limit_refund_creates: bool,
-    /// Every refund creation does its work but answers 500, as if the answer were lost on the
-    /// way; a retry with the same key gets the 500 again (Stripe replays a saved result).
-    pub lose_refund_answers: bool,
+    /// How refund creations go (reads and lists are not affected).
+    pub refund_creates: RefundCreates,
     /// Idempotency keys are not honoured, as at Stripe once a key is older than 24 hours: the
     /// same key makes a new refund.
     pub forget_idempotency_keys: bool,
@@ -56,11 +52,24 @@ impl Default for FakeConfig {
             fail_payment_intents: Vec::new(),
             latency_ms: 0,
             refund_status: "succeeded".into(),
-            rate_limit_refund_creates: false,
-            lose_refund_answers: false,
+            refund_creates: RefundCreates::Normal,
             forget_idempotency_keys: false,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundCreates {
+    #[default]
+    Normal,
+    /// Turned away with a 429 before anything is done.
+    RateLimited,
+    /// A new refund answers 500 and is not made.
+    Fail,
+    /// Made, but answered with a 500, as if the answer were lost on the way; a retry with the
+    /// same key gets the 500 again (Stripe replays a saved result).
+    LoseAnswers,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,7 +227,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (latency, rate_limited) = {
         let ledger = ledger.lock().expect("ledger lock");
-        (ledger.config.latency_ms, ledger.config.rate_limit_refund_creates)
+        (ledger.config.latency_ms, ledger.config.refund_creates == RefundCreates::RateLimited)
     };
     // Turned away at the door, before anything is looked at or done.
     if rate_limited {
@@ -238,7 +247,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
                 "keys can only be reused with the same parameters",
             );
         }
-        if ledger.config.lose_refund_answers {
+        if ledger.config.refund_creates == RefundCreates::LoseAnswers {
             return simulated_failure();
         }
         return ok_json(&refund_json(&first));
@@ -246,7 +255,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
     if ledger.config.fail_payment_intents.contains(&intent) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "this payment cannot be refunded");
     }
-    if unlucky(&ledger) {
+    if ledger.config.refund_creates == RefundCreates::Fail || unlucky(&ledger) {
         return simulated_failure();
     }
     let Some(paid) = ledger.intents.get(&intent).cloned() else {
@@ -281,7 +290,7 @@ async fn refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -
         let index = ledger.refunds.len() - 1;
         ledger.by_key.insert(key, index);
     }
-    if ledger.config.lose_refund_answers {
+    if ledger.config.refund_creates == RefundCreates::LoseAnswers {
         return simulated_failure();
     }
     ok_json(&body)

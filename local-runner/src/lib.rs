@@ -86,8 +86,13 @@ impl FunctionDeps {
         Self { by_function: HashMap::new(), all: deps }
     }
 
+    /// The function's own; `all` only where one `Deps` serves every function.
     pub fn of(&self, function: &str) -> Arc<Deps> {
-        Arc::clone(self.by_function.get(function).unwrap_or(&self.all))
+        match self.by_function.get(function) {
+            Some(deps) => Arc::clone(deps),
+            None if self.by_function.is_empty() => Arc::clone(&self.all),
+            None => panic!("no dependencies were built for function {function}"),
+        }
     }
 
     /// What each Lambda does at cold start: fetch the token verification keys.

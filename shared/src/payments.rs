@@ -273,7 +273,11 @@ impl PaymentClient {
     async fn attempt<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Attempt<T> {
         match request.send().await {
             Ok(response) if response.status().is_success() => Attempt::Done(
-                response.json::<T>().await.map_err(|e| PaymentError::unavailable(format!("unreadable answer: {e}"))),
+                // The provider did something; what, this answer does not say.
+                response.json::<T>().await.map_err(|e| PaymentError::Unavailable {
+                    reason: format!("unreadable answer: {e}"),
+                    maybe_running: true,
+                }),
             ),
             // Another call with the same idempotency key is still running: ask again shortly.
             Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => {

@@ -19,8 +19,8 @@ use super::Deps;
 use super::cancellation::{JobError, finish_if_done, notify};
 use crate::domain::cancellation::{Cancellation, RefundPolicy};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
-use crate::payments::{PaymentError, RefundOutcome};
-use crate::store::refunds::{AttemptMark, Settlement};
+use crate::payments::{PaymentClient, PaymentError, RefundOutcome};
+use crate::store::refunds::Settlement;
 
 /// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
 /// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
@@ -32,7 +32,7 @@ pub const RECORDING_MARGIN: Duration = Duration::from_secs(3);
 const PROVIDER_KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(23);
 /// Longer than any call to the provider lasts: a refund function runs at most 60 s, and the
 /// provider finishes what it was sent well within a minute after that. A call not ended cleanly
-/// (its consumer crashed, or it may still be running there) counts as running for this long.
+/// (its consumer died, or it may still be running there) counts as running for this long.
 const CONCURRENT_ATTEMPT_WINDOW: chrono::Duration = chrono::Duration::minutes(2);
 /// A single refund's message goes out just before its record is written; a message that finds
 /// no record waits this long for it before it is dropped as a refund that was refused.
@@ -225,7 +225,7 @@ async fn for_cancellation(
             created_at: crate::domain::now(),
             cancellation_id: Some(cancellation.id),
         };
-        ensure_time_for_a_call(deps, deadline)?;
+        ensure_time_for_a_call(deps, deadline, delivery.is_last())?;
         if deps.store.begin_cancellation_refund(tenant, &order, &record).await? {
             // The write's conditions pin every amount, so the order now is the one read plus this refund.
             let mut order = order;
@@ -285,7 +285,7 @@ async fn apply(
     last: bool,
     deadline: Instant,
 ) -> Result<(), JobError> {
-    ensure_time_for_a_call(deps, deadline)?;
+    ensure_time_for_a_call(deps, deadline, last)?;
     let order = if order.pending_refund_id.as_deref() == Some(record.id.as_str()) {
         order
     } else {
@@ -298,11 +298,9 @@ async fn apply(
     let payments = deps.payments.as_ref().ok_or_else(|| JobError::Failed("no payment provider configured".into()))?;
     let attempt = Uuid::new_v4();
     let started = crate::domain::now();
-    let marked =
-        deps.store.mark_refund_attempt(tenant, order.id, &record.id, attempt, started, CONCURRENT_ATTEMPT_WINDOW);
-    let Some(mark) = marked.await? else {
+    if !deps.store.mark_refund_attempt(tenant, order.id, &record.id, attempt, started).await? {
         return Err(JobError::Failed(format!("refund {} left the order's slot meanwhile; will look again", record.id)));
-    };
+    }
     let call_deadline = deadline.checked_sub(RECORDING_MARGIN).unwrap_or(deadline);
     // The last delivery keeps time for one look at the provider's list after the call.
     let lookup_time = payments.attempt_timeout();
@@ -313,16 +311,19 @@ async fn apply(
     let known = if started - record.created_at > PROVIDER_KEY_LIFETIME {
         // The provider may have forgotten the key: asking again with it could pay a second time.
         match payments.find_refund(&order.payment_reference, &record.id, create_deadline).await {
-            Ok(found) => found.map(|refund| (Verdict::of(&refund), false)),
-            Err(error) => Some((Verdict::Open(format!("an old refund could not be looked up: {error}")), true)),
+            Ok(found) => found.map(|refund| (Verdict::of(&refund, record), true)),
+            // Nothing was sent: this attempt cannot be running.
+            Err(error) => Some((Verdict::Open(format!("an old refund could not be looked up: {error}")), false)),
         }
     } else {
         None
     };
+    // `maybe_running`: after this answer the provider may still make (or finish) the refund.
     let (mut verdict, maybe_running) = match known {
         Some(known) => known,
         None => match payments.refund(&order.payment_reference, record.amount, &record.id, create_deadline).await {
-            Ok(refund) => (Verdict::of(&refund), false),
+            // A refund object exists: even `pending` or `failed`, it is the provider's to settle.
+            Ok(refund) => (Verdict::of(&refund, record), true),
             Err(PaymentError::Refused { status, message }) => {
                 (Verdict::Refused(format!("the provider refused the refund ({status}): {message}")), false)
             }
@@ -331,24 +332,30 @@ async fn apply(
             }
         },
     };
-    if !maybe_running && !matches!(verdict, Verdict::Succeeded) {
-        deps.store.end_refund_attempt(tenant, order.id, attempt).await?;
+    if !maybe_running {
+        deps.store.end_refund_attempt(tenant, order.id, attempt, started).await?;
     }
+    // Set when the refund is failed for being absent from the list: the count of calls seen.
+    let mut absent_after = None;
     if last && let Verdict::Open(open) = &verdict {
         verdict = match payments.find_refund(&order.payment_reference, &record.id, call_deadline).await {
-            Ok(Some(found)) => Verdict::of(&found),
-            Ok(None) if !maybe_running && alone(deps, tenant, &order, attempt, mark).await? => {
-                Verdict::Refused(format!("the provider holds no such refund and no call for it is running ({open})"))
-            }
-            Ok(None) => {
-                Verdict::Open(format!("{open}; not in the provider's list yet, but a call may still be running"))
-            }
+            Ok(Some(found)) => Verdict::of(&found, record),
+            Ok(None) if !maybe_running => match quiet(deps, tenant, &order, attempt).await? {
+                Some(count) => {
+                    absent_after = Some(count);
+                    Verdict::Refused(format!(
+                        "the provider holds no such refund and no call for it is running ({open})"
+                    ))
+                }
+                None => Verdict::Open(format!("{open}; not in the provider's list, but another call may be running")),
+            },
+            Ok(None) => Verdict::Open(format!("{open}; not in the provider's list yet, but the call may still run")),
             Err(lookup) => Verdict::Open(format!("{open}; the provider's list could not be read either: {lookup}")),
         };
     }
     let refusal = match verdict {
         Verdict::Succeeded => {
-            if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement).await? {
+            if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement, None).await? {
                 let now = deps.store.get_order(tenant, order.id).await?;
                 let recorded = now.as_ref().and_then(|o| o.refunds.get(&record.id)).map(|r| r.status);
                 if recorded != Some(RefundStatus::Succeeded) {
@@ -368,20 +375,24 @@ async fn apply(
         Verdict::Refused(refusal) => refusal,
     };
     if last {
-        deps.store.end_refund(tenant, &order, record, RefundStatus::Failed, settlement).await?;
+        let ended =
+            deps.store.end_refund(tenant, &order, record, RefundStatus::Failed, settlement, absent_after).await?;
+        if !ended && absent_after.is_some() {
+            return Err(JobError::Failed(format!("a call for refund {} started meanwhile; will ask again", record.id)));
+        }
         tracing::error!(order = %order.id, refund = %record.id, reason = %refusal, "refund refused for the last time; the order reads REFUND_FAILED");
     }
     Err(JobError::Failed(refusal))
 }
 
-/// Whether no other call for the order's refund can still be running: the call before this one
-/// ended cleanly (or started long enough ago to be over), and none has started since.
-async fn alone(deps: &Deps, tenant: Uuid, order: &Order, attempt: Uuid, mark: AttemptMark) -> Result<bool, JobError> {
-    if mark.previous_running {
-        return Ok(false);
-    }
-    let now = deps.store.get_order(tenant, order.id).await?;
-    Ok(now.is_some_and(|o| o.refund_attempt_id == Some(attempt)))
+/// When no other call for the order's refund can still be running, the count of calls noted so
+/// far (the failing write is conditioned on it, so a call that starts after this look stops it).
+/// A call counts as running until it ends cleanly or is older than any call can last.
+async fn quiet(deps: &Deps, tenant: Uuid, order: &Order, attempt: Uuid) -> Result<Option<u64>, JobError> {
+    let attempts = deps.store.refund_attempts(tenant, order.id).await?;
+    let now = crate::domain::now();
+    let busy = attempts.open.iter().any(|(id, started)| *id != attempt && now - *started < CONCURRENT_ATTEMPT_WINDOW);
+    Ok((!busy).then_some(attempts.count))
 }
 
 /// What the provider's answer means for one refund.
@@ -394,7 +405,15 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn of(refund: &crate::payments::Refund) -> Self {
+    fn of(refund: &crate::payments::Refund, record: &RefundRecord) -> Self {
+        if refund.amount != record.amount {
+            // Same key, other amount: not the refund this record asked for. A person must look.
+            tracing::error!(refund = %record.id, provider_refund = %refund.id, asked = record.amount, found = refund.amount, "the provider's refund under this key is of another amount");
+            return Self::Open(format!(
+                "the provider's refund {} is of {}, not {}",
+                refund.id, refund.amount, record.amount
+            ));
+        }
         match refund.outcome() {
             RefundOutcome::Succeeded => Self::Succeeded,
             RefundOutcome::Pending => Self::Open(format!("refund {} is pending at the provider", refund.id)),
@@ -406,9 +425,14 @@ impl Verdict {
 }
 
 /// Nothing is started (no slot taken, nothing recorded) without time for one whole provider
-/// attempt and the writes after it.
-fn ensure_time_for_a_call(deps: &Deps, deadline: Instant) -> Result<(), JobError> {
-    if Instant::now() + message_budget(deps) > deadline {
+/// attempt and the writes after it, and on the last delivery one more for the provider's list.
+fn ensure_time_for_a_call(deps: &Deps, deadline: Instant, last: bool) -> Result<(), JobError> {
+    let lookup = if last {
+        deps.payments.as_ref().map_or(Duration::ZERO, PaymentClient::attempt_timeout)
+    } else {
+        Duration::ZERO
+    };
+    if Instant::now() + message_budget(deps) + lookup > deadline {
         return Err(JobError::Failed("no time left for a provider call; SQS redelivers it".into()));
     }
     Ok(())

@@ -267,10 +267,6 @@ pub struct Order {
     pub settled_by: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_outcome: Option<RefundStatus>,
-    /// The latest call to the provider for the refund in the slot: only when no other call can
-    /// still be running may a refund missing from the provider's list be taken as never made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_attempt_id: Option<Uuid>,
 }
 
 /// What the API shows of an order.
@@ -310,7 +306,6 @@ impl Order {
             pending_refund_id: None,
             settled_by: None,
             settled_outcome: None,
-            refund_attempt_id: None,
         }
     }
 

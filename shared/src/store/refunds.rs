@@ -4,7 +4,7 @@
 //! applied one at a time and each is applied once. A cancellation's refund settles the
 //! (cancellation, order) pair and moves the cancellation's counters in the same transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use uuid::Uuid;
@@ -13,11 +13,18 @@ use super::keys::{self, PK, SK};
 use super::{Store, StoreError, n, s};
 use crate::domain::reservation::{Order, OrderStatus, RefundRecord, RefundStatus};
 
-/// A provider call noted on the order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptMark {
-    /// Whether the call before this one may still be running at the provider.
-    pub previous_running: bool,
+/// The provider calls noted on an order for the refund in its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempts {
+    /// Calls that have not ended cleanly: each may still be running at the provider (or its
+    /// consumer died), with when it started.
+    pub open: Vec<(Uuid, DateTime<Utc>)>,
+    /// How many calls were ever noted: a write conditioned on it fails if one started since.
+    pub count: u64,
+}
+
+fn attempt_entry(attempt: Uuid, at: DateTime<Utc>) -> String {
+    format!("{}|{attempt}", at.to_rfc3339())
 }
 
 /// How the end of a cancellation's refund counts on the cancellation.
@@ -111,9 +118,8 @@ impl Store {
     }
 
     /// Notes that a call to the provider for the refund in the order's slot starts now, as
-    /// `attempt`, and says whether the call before it (for whichever refund held the slot) may
-    /// still be running: it started less than `may_run_for` ago and was not ended cleanly
-    /// ([`Self::end_refund_attempt`]). `None` if the refund is no longer in the slot.
+    /// `attempt`: one entry in the order's set of calls, and one more in its count of them.
+    /// `false` if the refund is no longer in the slot.
     pub async fn mark_refund_attempt(
         &self,
         tenant: Uuid,
@@ -121,48 +127,67 @@ impl Store {
         refund_id: &str,
         attempt: Uuid,
         at: DateTime<Utc>,
-        may_run_for: chrono::Duration,
-    ) -> Result<Option<AttemptMark>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let result = self
             .order_item_update(tenant, order)
-            .update_expression("SET refund_attempt_id = :attempt, refund_attempted_at = :at")
+            .update_expression("ADD refund_attempts :entry, refund_attempt_count :one")
             .condition_expression("pending_refund_id = :refund")
-            .expression_attribute_values(":attempt", s(attempt.to_string()))
-            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":entry", AttributeValue::Ss(vec![attempt_entry(attempt, at)]))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":refund", s(refund_id))
-            // The whole item as it was: `UPDATED_OLD` would leave out `refund_attempt_ended`.
-            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(output) => {
-                let old = output.attributes.unwrap_or_default();
-                let text = |name: &str| old.get(name).and_then(|v| v.as_s().ok()).cloned();
-                let started = text("refund_attempted_at")
-                    .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-                    .map(|v| v.with_timezone(&Utc));
-                let ended_cleanly =
-                    text("refund_attempt_id").is_some_and(|id| text("refund_attempt_ended") == Some(id));
-                let previous_running = !ended_cleanly && started.is_some_and(|started| at - started < may_run_for);
-                Ok(Some(AttemptMark { previous_running }))
-            }
-            Err(error) if super::is_condition_failure(&error) => Ok(None),
-            Err(error) => Err(super::classify(error)),
-        }
+        super::applied(result)
     }
 
-    /// Notes that `attempt` ended with an answer after which nothing of it can still be running
-    /// at the provider (it was turned away, refused, or answered). A later attempt was noted
-    /// meanwhile: nothing to do.
-    pub async fn end_refund_attempt(&self, tenant: Uuid, order: Uuid, attempt: Uuid) -> Result<(), StoreError> {
-        let result = self
-            .order_item_update(tenant, order)
-            .update_expression("SET refund_attempt_ended = :attempt")
-            .condition_expression("refund_attempt_id = :attempt")
-            .expression_attribute_values(":attempt", s(attempt.to_string()))
+    /// Takes `attempt` out of the set: it ended with an answer after which nothing of it can
+    /// still be running at the provider (it was turned away, refused, or answered).
+    pub async fn end_refund_attempt(
+        &self,
+        tenant: Uuid,
+        order: Uuid,
+        attempt: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.order_item_update(tenant, order)
+            .update_expression("DELETE refund_attempts :entry")
+            .expression_attribute_values(":entry", AttributeValue::Ss(vec![attempt_entry(attempt, at)]))
             .send()
-            .await;
-        super::applied(result).map(|_| ())
+            .await
+            .map_err(super::classify)?;
+        Ok(())
+    }
+
+    /// The calls for the refund in the order's slot that have not ended cleanly, and how many
+    /// were ever noted (read strongly consistently).
+    pub async fn refund_attempts(&self, tenant: Uuid, order: Uuid) -> Result<Attempts, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::order_pk(tenant, order)))
+            .key(SK, s(keys::ORDER_SK))
+            .consistent_read(true)
+            .projection_expression("refund_attempts, refund_attempt_count")
+            .send()
+            .await
+            .map_err(super::classify)?
+            .item
+            .unwrap_or_default();
+        let open = item
+            .get("refund_attempts")
+            .and_then(|v| v.as_ss().ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let (at, id) = entry.split_once('|')?;
+                let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+                Some((Uuid::parse_str(id).ok()?, at))
+            })
+            .collect();
+        let count =
+            item.get("refund_attempt_count").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Attempts { open, count })
     }
 
     /// Ends the refund in the order's slot as `Succeeded` or `Failed` and frees the slot; for a
@@ -176,6 +201,7 @@ impl Store {
         refund: &RefundRecord,
         outcome: RefundStatus,
         settlement: Option<Settlement>,
+        attempts_seen: Option<u64>,
     ) -> Result<bool, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -188,6 +214,11 @@ impl Store {
             .expression_attribute_values(":outcome", s(outcome.as_str()));
         let mut sets = vec!["refunds.#refund.#refund_status = :outcome", "#status = :order_status"];
         let mut condition = "pending_refund_id = :refund".to_owned();
+        if let Some(count) = attempts_seen {
+            // Ended for what a look at every call showed: only if no call started since.
+            condition.push_str(" AND refund_attempt_count = :attempts");
+            update = update.expression_attribute_values(":attempts", n(count));
+        }
         // A success adds to what was refunded; a failure gives back what it had promised.
         let (order_status, add) = if outcome == RefundStatus::Succeeded {
             update = update.expression_attribute_values(":amount", n(refund.amount));
@@ -209,7 +240,7 @@ impl Store {
         }
         let update = update
             .update_expression(format!(
-                "SET {} REMOVE pending_refund_id, refund_attempt_id, refund_attempted_at, refund_attempt_ended ADD {add}",
+                "SET {} REMOVE pending_refund_id, refund_attempts, refund_attempt_count ADD {add}",
                 sets.join(", ")
             ))
             .condition_expression(condition)
@@ -234,7 +265,8 @@ impl Store {
             }
         }
         let again = settlement.is_some_and(|s| s.previously_failed);
-        let operation = format!("end-refund:{}:{}:{again}", refund.id, outcome.as_str());
+        let seen = attempts_seen.map_or_else(String::new, |count| format!(":{count}"));
+        let operation = format!("end-refund:{}:{}:{again}{seen}", refund.id, outcome.as_str());
         Ok(self.transact_as(items, Some(&operation)).await?.is_none())
     }
 

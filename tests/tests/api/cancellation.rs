@@ -269,7 +269,7 @@ async fn refunds_whose_answers_were_lost_are_learned_from_the_provider_on_the_la
     let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
     let (event, totals) = sold_event(&tenant, 3, 3).await;
     // Every refund is made, but every answer (and every replay of it) is a 500.
-    configure_fake(&stack, json!({ "lose_refund_answers": true })).await;
+    configure_fake(&stack, json!({ "refund_creates": "lose_answers" })).await;
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue flooded" })).await.status, 202);
     let cancellation = finished(&admin, &event).await;
@@ -289,7 +289,7 @@ async fn refunds_the_provider_never_made_end_refund_failed_in_the_dead_letter_qu
     let (event, _) = sold_event(&tenant, 3, 3).await;
     // Every refund call is turned away (429) before anything is done: no refusal ever comes,
     // and only the provider's list, read when no call can still be running, tells.
-    configure_fake(&stack, json!({ "rate_limit_refund_creates": true })).await;
+    configure_fake(&stack, json!({ "refund_creates": "rate_limited" })).await;
     let admin = tenant.admin();
     assert_eq!(cancel(&admin, &event, json!({ "reason": "Venue flooded" })).await.status, 202);
     let cancellation = finished(&admin, &event).await;

@@ -152,7 +152,7 @@ async fn a_refund_whose_answer_was_lost_is_found_by_its_key_and_no_other() {
     for n in 0..105 {
         payments.refund(&intent, 1, &format!("early-{n}"), soon()).await.unwrap();
     }
-    configure(&url, json!({ "lose_refund_answers": true })).await;
+    configure(&url, json!({ "refund_creates": "lose_answers" })).await;
     let lost = payments.refund(&intent, 500, "lost-1", soon()).await;
     assert!(matches!(lost, Err(PaymentError::Unavailable { maybe_running: true, .. })), "{lost:?}");
     let found = payments.find_refund(&intent, "lost-1", soon()).await.unwrap().unwrap();
@@ -162,7 +162,7 @@ async fn a_refund_whose_answer_was_lost_is_found_by_its_key_and_no_other() {
     assert_eq!(payments.find_refund(&intent, "never-sent", soon()).await.unwrap(), None);
     let other = paid(&url, 100).await;
     assert_eq!(payments.find_refund(&other, "lost-1", soon()).await.unwrap(), None, "only that payment's refunds");
-    configure(&url, json!({ "rate_limit_refund_creates": true })).await;
+    configure(&url, json!({ "refund_creates": "rate_limited" })).await;
     let turned_away = payments.refund(&other, 100, "never-made", soon()).await;
     assert!(
         matches!(turned_away, Err(PaymentError::Unavailable { maybe_running: false, .. })),

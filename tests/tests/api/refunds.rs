@@ -141,7 +141,7 @@ async fn a_refund_pending_at_the_provider_is_not_counted_until_it_succeeds() {
 async fn a_single_refund_whose_answers_are_lost_ends_succeeded_once() {
     let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
     let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
-    configure_fake(&stack, json!({ "lose_refund_answers": true })).await;
+    configure_fake(&stack, json!({ "refund_creates": "lose_answers" })).await;
     let admin = tenant.admin();
     let order = only_order(&admin, &event).await;
     let reply = admin
@@ -160,8 +160,9 @@ async fn a_single_refund_whose_answers_are_lost_ends_succeeded_once() {
 async fn a_refund_whose_outcome_stays_unknown_keeps_its_amount_reserved() {
     let (tenant, stack) = isolated_stack(with_consumers(Vec::new(), false)).await;
     let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
-    // Every call answers 500: the provider may or may not have done it.
-    configure_fake(&stack, json!({ "failure_rate": 1.0 })).await;
+    // Every refund call answers 500 (the provider may or may not have done it); its list of
+    // refunds still answers, and shows nothing yet.
+    configure_fake(&stack, json!({ "refund_creates": "fail" })).await;
     let admin = tenant.admin();
     let order = only_order(&admin, &event).await;
     let path = format!("/api/v1/orders/{}/refund", id(&order));
@@ -193,16 +194,19 @@ async fn a_last_delivery_never_fails_a_refund_another_consumer_is_still_making()
     assert_eq!(reply.status, 202, "{}", reply.text);
     let message = crate::cancellation::drain(&stack, "RefundQueue").await;
     let body = message[0].to_string();
-    // Consumer A's call takes three seconds at the provider, and then succeeds.
-    configure_fake(&stack, json!({ "latency_ms": 3000 })).await;
+    // Consumer A's call takes eight seconds at the provider, and then succeeds.
+    configure_fake(&stack, json!({ "latency_ms": 8000 })).await;
     let first = {
         let deps = std::sync::Arc::clone(&stack.deps);
         let batch = json!({ "Records": [crate::harness::sqs_record("first", &body)] });
         tokio::spawn(async move { invoke(&deps, Job::ProcessRefunds, batch, Duration::from_mins(1)).await.unwrap() })
     };
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A has taken the slot and noted its call (milliseconds) and is waiting for the provider.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let holding = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
+    assert_eq!(holding["status"], "REFUND_PENDING");
     // Meanwhile a duplicate's fifth delivery is turned away and finds nothing in the list yet.
-    configure_fake(&stack, json!({ "rate_limit_refund_creates": true })).await;
+    configure_fake(&stack, json!({ "refund_creates": "rate_limited" })).await;
     let mut last = crate::harness::sqs_record("last", &body);
     last["attributes"]["ApproximateReceiveCount"] = json!("5");
     let answer =
