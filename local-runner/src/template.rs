@@ -362,6 +362,31 @@ mod tests {
         assert_eq!(crates, in_template);
     }
 
+    /// A crate named `list-events` whose `main` served `Endpoint::GetEvent` would deploy the
+    /// wrong handler behind the route, and every test (which dispatches by name) would pass.
+    #[test]
+    fn every_function_crate_runs_its_own_handler() {
+        use shared::api::Job;
+        let functions_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+        let mut wrong = Vec::new();
+        for entry in std::fs::read_dir(functions_dir).unwrap() {
+            let dir = entry.unwrap().path();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+            // The handler named in `main`: `Endpoint::X` or `Job::X`, in the code's own spelling.
+            let served: Vec<&str> = Endpoint::ALL
+                .iter()
+                .filter(|e| main.contains(&format!("Endpoint::{e:?})")))
+                .map(|e| e.function_name())
+                .chain(Job::ALL.iter().filter(|j| main.contains(&format!("Job::{j:?})"))).map(|j| j.function_name()))
+                .collect();
+            if served != [name.as_str()] {
+                wrong.push(format!("functions/{name}/src/main.rs serves {served:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
     #[test]
     fn every_job_has_exactly_one_trigger_in_the_template() {
         use shared::api::Job;

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` for POST requests, as API.md specifies: scoped to tenant, user and
+//! `Idempotency-Key` for POST requests, as the API contract specifies: scoped to tenant, user and
 //! route; the first outcome (unless 5xx) is replayed byte for byte with
 //! `Idempotent-Replayed: true`; another body under the same key is a 422; a key whose first
 //! request is still running is a 409 with `Retry-After`.

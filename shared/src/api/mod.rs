@@ -296,7 +296,8 @@ impl Endpoint {
         self.route_to(caller, &req).await
     }
 
-    /// API.md requires a key where a retry must never act twice: holds, purchases, cancels, refunds.
+    /// The API contract requires a key where a retry must never act twice: holds, purchases,
+    /// cancels, refunds.
     pub fn requires_idempotency_key(self) -> bool {
         matches!(self, Self::CreateReservation | Self::ConfirmReservation | Self::CancelEvent | Self::RefundOrder)
     }

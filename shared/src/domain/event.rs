@@ -44,7 +44,7 @@ impl EventStatus {
         Self::Cancelled,
     ];
 
-    /// The lifecycle of API.md; `Cancelled` is listed but only `/cancel` may take it.
+    /// The event lifecycle of the API contract; `Cancelled` is listed but only `/cancel` may take it.
     pub fn next_allowed(self) -> &'static [Self] {
         use EventStatus::{
             Approved, Cancelled, Completed, Draft, InProgress, OnSale, Postponed, Published, Rescheduled, Review,

@@ -120,7 +120,7 @@ pub struct LineInput {
 }
 
 /// The largest quantity a hold line may ask for before it is malformed (400). Within it, a
-/// quantity outside the ticket type's own min/max per order is a 422, as API.md says.
+/// quantity outside the ticket type's own min/max per order is a 422, as the API contract says.
 pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
 
 /// `POST /events/{id}/reservations` body.

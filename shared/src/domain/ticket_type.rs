@@ -275,7 +275,7 @@ fn check_pricing_fields(p: &mut Problems, pricing: &Pricing) {
 }
 
 impl TicketType {
-    /// A new type with every ticket available; defaults as API.md says.
+    /// A new type with every ticket available; defaults as the API contract says.
     pub fn create(id: Uuid, event: &Event, changes: TicketTypeChanges, now: DateTime<Utc>) -> Self {
         let quantity = changes.quantity.expect("required on create");
         Self {

@@ -1,4 +1,4 @@
-//! The event state machine of API.md, edge by edge, through `PUT /events/{id}`.
+//! The event state machine of the API contract, edge by edge, through `PUT /events/{id}`.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::harness::{Client, Tenant, id};
 
-/// Written out from API.md rather than taken from the code, so the two are checked against
+/// Written out from the contract rather than taken from the code, so the two are checked against
 /// each other. `CANCELLED` is left out: only `/cancel` reaches it.
 const ALLOWED: &[(&str, &str)] = &[
     ("DRAFT", "REVIEW"),
