@@ -197,7 +197,7 @@ async fn for_cancellation(
                 return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
             }
             // A single refund is at the provider: finish it first, so the amount owed is known.
-            // (Its own message may be calling the provider too: `alone` sees that.)
+            // (Its own message may be calling the provider too: `quiet` sees that.)
             apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await?;
             continue;
         }
@@ -271,11 +271,11 @@ async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, 
 ///
 /// Only the provider's word ends a refund as failed, and only on the last delivery: a refusal, a
 /// `failed` status, or no such refund in its list of the payment's refunds when no call for it
-/// can still be running. The same list turns a refund whose answer was lost into a success. An outcome that
-/// stays open (a 5xx or a timeout, which may still complete at the provider; `pending`; a
-/// provider that cannot be reached) keeps the slot and the amount reserved, so no second refund
-/// can pay the buyer again; the order stays `REFUND_PENDING` until a later delivery (the
-/// cancellation resumer's, or a dead-letter redrive) asks again.
+/// can still be running. The same list turns a refund whose answer was lost into a success. An
+/// outcome that stays open (a 5xx or a timeout, which may still complete at the provider;
+/// `pending`; a provider that cannot be reached) keeps the slot and the amount reserved, so no
+/// second refund can pay the buyer again; the order stays `REFUND_PENDING` until a later
+/// delivery (the cancellation resumer's, or a dead-letter redrive) asks again.
 async fn apply(
     deps: &Deps,
     tenant: Uuid,
