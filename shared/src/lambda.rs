@@ -1,24 +1,25 @@
-//! The Lambda entry point every HTTP function's `main` calls.
+//! The Lambda entry points each function's `main` calls with its own handler's type, so the
+//! binary links that handler and no other.
 
 use std::sync::Arc;
 
-use crate::api::{Deps, Endpoint, Job};
+use crate::api::{Deps, Handler, JobHandler};
 use crate::config::Config;
 
-/// Builds clients once per cold start, then serves invocations of `endpoint`.
-pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+/// Builds clients once per cold start, then serves invocations of `handler`'s route.
+pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_env_config(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
-        async move { Ok::<_, std::convert::Infallible>(endpoint.handle(&deps, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(crate::api::handle(handler, &deps, request).await) }
     }))
     .await
 }
 
 /// The entry point of the queue consumers and scheduled jobs.
-pub async fn serve_job(job: Job) -> Result<(), lambda_http::Error> {
+pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_env_config(&config).await?);
@@ -27,7 +28,7 @@ pub async fn serve_job(job: Job) -> Result<(), lambda_http::Error> {
             let deps = Arc::clone(&deps);
             async move {
                 let deadline = deadline_of(&event.context);
-                job.handle(&deps, event.payload, deadline).await.map_err(lambda_http::Error::from)
+                job.run(&deps, event.payload, deadline).await.map_err(lambda_http::Error::from)
             }
         },
     ))

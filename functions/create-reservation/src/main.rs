@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::api::Endpoint::CreateReservation).await
+    shared::lambda::serve(shared::api::routes::CreateReservation).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_job(shared::api::Job::ExpireHolds).await
+    shared::lambda::serve_job(shared::api::jobs::ExpireHolds).await
 }

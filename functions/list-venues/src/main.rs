@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::api::Endpoint::ListVenues).await
+    shared::lambda::serve(shared::api::routes::ListVenues).await
 }

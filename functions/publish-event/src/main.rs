@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::api::Endpoint::PublishEvent).await
+    shared::lambda::serve(shared::api::routes::PublishEvent).await
 }

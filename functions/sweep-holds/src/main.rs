@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_job(shared::api::Job::SweepHolds).await
+    shared::lambda::serve_job(shared::api::jobs::SweepHolds).await
 }

@@ -1,8 +1,9 @@
 //! The HTTP API: one [`Endpoint`] per Lambda function, and the wrapper every request goes
 //! through (request id, body limit, authentication, error mapping, headers, log span).
 //!
-//! Lambda (`functions/*/main.rs`), the local runner and the tests all call
-//! [`Endpoint::handle`], so what is tested locally is what runs in AWS.
+//! Lambda (`functions/*/main.rs`, with its route's own type from [`routes`]) and the local
+//! runner and the tests (with the [`Endpoint`] enum) all go through [`handle`] to handlers from
+//! one table (`route_table!`), so what is tested locally is what runs in AWS.
 
 pub mod availability;
 pub mod cancellation;
@@ -252,48 +253,10 @@ impl Endpoint {
         }
     }
 
-    /// Handles one request end to end; never fails, every outcome is a response.
+    /// Handles one request end to end; never fails, every outcome is a response. Dispatches by
+    /// the enum, so it reaches every handler: for the local runner, which serves them all.
     pub async fn handle(self, deps: &Deps, req: Request) -> Response<Body> {
-        let request_id = request_id(&req);
-        let (method, path) = self.route();
-        let span = tracing::info_span!("request", %request_id, route = %format!("{method} {path}"), tenant = tracing::field::Empty);
-        let mutation = req.method() != Method::GET && req.method() != Method::HEAD;
-        // Boxed: the dispatch future holds every handler's state and is large.
-        let outcome = Box::pin(self.dispatch(deps, req, &request_id)).instrument(span.clone()).await;
-        let mut response = outcome.unwrap_or_else(|error| {
-            span.in_scope(|| log_error(&error));
-            problem_response(&error, &request_id)
-        });
-        span.in_scope(|| tracing::info!(status = response.status().as_u16(), "handled"));
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-request-id", value);
-        }
-        if mutation {
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        }
-        response
-    }
-
-    async fn dispatch(self, deps: &Deps, req: Request, request_id: &str) -> Result<Response<Body>, ApiError> {
-        if body_bytes(&req).len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        if self == Self::Health {
-            return Ok(health::check(deps).await);
-        }
-        let principal = authenticate(deps, &req).await?;
-        tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
-        let caller = Caller { deps, principal: &principal };
-        if req.method() == Method::POST
-            && let Some(key) = idempotency::key(&req, self.requires_idempotency_key())?
-        {
-            let (method, path) = self.route();
-            let route = format!("{method} {path}");
-            let handler = Box::pin(self.route_to(caller, &req));
-            return Box::pin(idempotency::run_once(caller, &route, &key, &req, request_id, handler)).await;
-        }
-        self.route_to(caller, &req).await
+        handle(self, deps, req).await
     }
 
     /// The API contract requires a key where a retry must never act twice: holds, purchases,
@@ -301,36 +264,162 @@ impl Endpoint {
     pub fn requires_idempotency_key(self) -> bool {
         matches!(self, Self::CreateReservation | Self::ConfirmReservation | Self::CancelEvent | Self::RefundOrder)
     }
+}
 
-    async fn route_to(self, caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
-        match self {
-            Self::Health => Ok(health::check(caller.deps).await),
-            Self::CreateVenue => venues::create(caller, req).await,
-            Self::ListVenues => venues::list(caller, req).await,
-            Self::GetVenue => venues::get(caller, req).await,
-            Self::UpdateVenue => venues::update(caller, req).await,
-            Self::CreateEvent => events::create(caller, req).await,
-            Self::ListEvents => events::list(caller, req).await,
-            Self::GetEvent => events::get(caller, req).await,
-            Self::UpdateEvent => events::update(caller, req).await,
-            Self::DeleteEvent => events::delete(caller, req).await,
-            Self::PublishEvent => events::publish(caller, req).await,
-            Self::CreateTicketType => ticket_types::create(caller, req).await,
-            Self::ListTicketTypes => ticket_types::list(caller, req).await,
-            Self::UpdateTicketType => ticket_types::update(caller, req).await,
-            Self::GetCapacity => ticket_types::capacity(caller, req).await,
-            Self::CreateReservation => reservations::create(caller, req).await,
-            Self::GetReservation => reservations::get(caller, req).await,
-            Self::ReleaseReservation => reservations::release(caller, req).await,
-            Self::ConfirmReservation => reservations::confirm(caller, req).await,
-            Self::GetOrder => reservations::get_order(caller, req).await,
-            Self::ListEventOrders => reservations::event_orders(caller, req).await,
-            Self::ListCustomerOrders => reservations::customer_orders(caller, req).await,
-            Self::CancelEvent => cancellation::cancel(caller, req).await,
-            Self::GetCancellation => cancellation::get(caller, req).await,
-            Self::RefundOrder => cancellation::refund_order(caller, req).await,
-        }
+/// One route's handler, as a value the wrapper can call: [`Endpoint`] (any route, chosen at run
+/// time) or one of the [`routes`] types (one route, fixed at compile time, so a Lambda binary
+/// that serves it links that handler and no other).
+pub trait Handler: Copy + Send + Sync + 'static {
+    fn endpoint(self) -> Endpoint;
+    fn call<'a>(
+        self,
+        caller: Caller<'a>,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send + 'a;
+}
+
+impl Handler for Endpoint {
+    fn endpoint(self) -> Endpoint {
+        self
     }
+
+    fn call<'a>(
+        self,
+        caller: Caller<'a>,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send + 'a {
+        self.route_to(caller, req)
+    }
+}
+
+/// Handles one request end to end with `handler`; never fails, every outcome is a response.
+pub async fn handle<H: Handler>(handler: H, deps: &Deps, req: Request) -> Response<Body> {
+    let endpoint = handler.endpoint();
+    let request_id = request_id(&req);
+    let (method, path) = endpoint.route();
+    let span = tracing::info_span!("request", %request_id, route = %format!("{method} {path}"), tenant = tracing::field::Empty);
+    let mutation = req.method() != Method::GET && req.method() != Method::HEAD;
+    // Boxed: the dispatch future holds the handler's state and can be large.
+    let outcome = Box::pin(dispatch(handler, deps, req, &request_id)).instrument(span.clone()).await;
+    let mut response = outcome.unwrap_or_else(|error| {
+        span.in_scope(|| log_error(&error));
+        problem_response(&error, &request_id)
+    });
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "handled"));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
+    if mutation {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn dispatch<H: Handler>(
+    handler: H,
+    deps: &Deps,
+    req: Request,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let endpoint = handler.endpoint();
+    if body_bytes(&req).len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if endpoint == Endpoint::Health {
+        return Ok(health::check(deps).await);
+    }
+    let principal = authenticate(deps, &req).await?;
+    tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
+    let caller = Caller { deps, principal: &principal };
+    if req.method() == Method::POST
+        && let Some(key) = idempotency::key(&req, endpoint.requires_idempotency_key())?
+    {
+        let (method, path) = endpoint.route();
+        let route = format!("{method} {path}");
+        let work = Box::pin(handler.call(caller, &req));
+        return Box::pin(idempotency::run_once(caller, &route, &key, &req, request_id, work)).await;
+    }
+    handler.call(caller, &req).await
+}
+
+/// `GET /health` as a handler; the wrapper answers it before authentication.
+async fn health_route(caller: Caller<'_>, _req: &Request) -> Result<Response<Body>, ApiError> {
+    Ok(health::check(caller.deps).await)
+}
+
+/// The one table of routes and their handlers: it gives [`Endpoint`] its dispatch and each
+/// route its own type in [`routes`].
+macro_rules! route_table {
+    ($($route:ident => $handler:path),* $(,)?) => {
+        /// One type per route, for the Lambda binaries (`shared::lambda::serve(routes::GetEvent)`).
+        pub mod routes {
+            $(
+                #[derive(Debug, Clone, Copy)]
+                pub struct $route;
+            )*
+        }
+
+        $(
+            impl Handler for routes::$route {
+                fn endpoint(self) -> Endpoint {
+                    Endpoint::$route
+                }
+
+                fn call<'a>(
+                    self,
+                    caller: Caller<'a>,
+                    req: &'a Request,
+                ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send + 'a {
+                    $handler(caller, req)
+                }
+            }
+        )*
+
+        impl Endpoint {
+            async fn route_to(self, caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+                match self {
+                    $(Self::$route => $handler(caller, req).await,)*
+                }
+            }
+
+            /// Handles the request as the route's own Lambda binary does, through its type in
+            /// [`routes`] (for tests: the binaries' path, route by route).
+            pub async fn handle_as_its_binary(self, deps: &Deps, req: Request) -> Response<Body> {
+                match self {
+                    $(Self::$route => Box::pin(handle(routes::$route, deps, req)).await,)*
+                }
+            }
+        }
+    };
+}
+
+route_table! {
+    Health => health_route,
+    CreateVenue => venues::create,
+    ListVenues => venues::list,
+    GetVenue => venues::get,
+    UpdateVenue => venues::update,
+    CreateEvent => events::create,
+    ListEvents => events::list,
+    GetEvent => events::get,
+    UpdateEvent => events::update,
+    DeleteEvent => events::delete,
+    PublishEvent => events::publish,
+    CreateTicketType => ticket_types::create,
+    ListTicketTypes => ticket_types::list,
+    UpdateTicketType => ticket_types::update,
+    GetCapacity => ticket_types::capacity,
+    CreateReservation => reservations::create,
+    GetReservation => reservations::get,
+    ReleaseReservation => reservations::release,
+    ConfirmReservation => reservations::confirm,
+    GetOrder => reservations::get_order,
+    ListEventOrders => reservations::event_orders,
+    ListCustomerOrders => reservations::customer_orders,
+    CancelEvent => cancellation::cancel,
+    GetCancellation => cancellation::get,
+    RefundOrder => cancellation::refund_order,
 }
 
 /// The functions that are not behind the HTTP API: queue consumers and schedules.
@@ -365,29 +454,135 @@ impl Job {
     pub fn from_function_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|j| j.function_name() == name)
     }
+}
 
-    /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and returns
-    /// the Lambda response: the batch's failed message ids, or the schedule's count. `deadline`
-    /// is when the invocation is cut off (the Lambda context's); work that cannot finish by
-    /// then is not started.
-    pub async fn handle(
+/// One job's handler as a value: [`Job`] (any, chosen at run time) or one of the [`jobs`] types
+/// (one, fixed at compile time, so its Lambda binary links that job and no other).
+pub trait JobHandler: Copy + Send + Sync + 'static {
+    fn job(self) -> Job;
+    fn run(
         self,
         deps: &Deps,
         payload: serde_json::Value,
         deadline: tokio::time::Instant,
-    ) -> Result<serde_json::Value, ApiError> {
-        let batch = || serde_json::from_value(payload.clone()).map_err(ApiError::internal);
-        let response = match self {
-            Self::ExpireHolds => serde_json::to_value(expiry::handle_batch(deps, batch()?).await),
-            Self::SweepHolds => Ok(serde_json::json!({ "expired": expiry::sweep(deps, deadline).await? })),
-            Self::FanOutRefunds => serde_json::to_value(fanout::handle_batch(deps, batch()?, deadline).await),
-            Self::ProcessRefunds => serde_json::to_value(refunds::handle_batch(deps, batch()?, deadline).await),
-            Self::ResumeCancellations => {
-                let resumed = fanout::resume_stalled(deps, deadline).await.map_err(ApiError::internal)?;
-                Ok(serde_json::json!({ "resumed": resumed }))
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send;
+}
+
+impl JobHandler for Job {
+    fn job(self) -> Job {
+        self
+    }
+
+    fn run(
+        self,
+        deps: &Deps,
+        payload: serde_json::Value,
+        deadline: tokio::time::Instant,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
+        self.handle(deps, payload, deadline)
+    }
+}
+
+fn batch<T: serde::de::DeserializeOwned>(payload: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(payload).map_err(ApiError::internal)
+}
+
+fn answer(value: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+async fn expire_holds(
+    deps: &Deps,
+    payload: serde_json::Value,
+    _deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, ApiError> {
+    answer(expiry::handle_batch(deps, batch(payload)?).await)
+}
+
+async fn sweep_holds(
+    deps: &Deps,
+    _payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::json!({ "expired": expiry::sweep(deps, deadline).await? }))
+}
+
+async fn fan_out_refunds(
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, ApiError> {
+    answer(fanout::handle_batch(deps, batch(payload)?, deadline).await)
+}
+
+async fn process_refunds(
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, ApiError> {
+    answer(refunds::handle_batch(deps, batch(payload)?, deadline).await)
+}
+
+async fn resume_cancellations(
+    deps: &Deps,
+    _payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, ApiError> {
+    let resumed = fanout::resume_stalled(deps, deadline).await.map_err(ApiError::internal)?;
+    Ok(serde_json::json!({ "resumed": resumed }))
+}
+
+/// One type per job, for the Lambda binaries (`shared::lambda::serve_job(jobs::SweepHolds)`).
+pub mod jobs {
+    macro_rules! job_types {
+        ($($job:ident => $run:ident),* $(,)?) => {
+            $(
+                #[derive(Debug, Clone, Copy)]
+                pub struct $job;
+
+                impl super::JobHandler for $job {
+                    fn job(self) -> super::Job {
+                        super::Job::$job
+                    }
+
+                    fn run(
+                        self,
+                        deps: &super::Deps,
+                        payload: serde_json::Value,
+                        deadline: tokio::time::Instant,
+                    ) -> impl Future<Output = Result<serde_json::Value, super::ApiError>> + Send {
+                        super::$run(deps, payload, deadline)
+                    }
+                }
+            )*
+
+            impl super::Job {
+                /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and
+                /// returns the Lambda response: the batch's failed message ids, or the schedule's
+                /// count. `deadline` is when the invocation is cut off (the Lambda context's); work
+                /// that cannot finish by then is not started. The local runner's way in; a
+                /// binary calls its own type's `run`, which this reaches too.
+                pub async fn handle(
+                    self,
+                    deps: &super::Deps,
+                    payload: serde_json::Value,
+                    deadline: tokio::time::Instant,
+                ) -> Result<serde_json::Value, super::ApiError> {
+                    use super::JobHandler;
+                    match self {
+                        $(super::Job::$job => $job.run(deps, payload, deadline).await,)*
+                    }
+                }
             }
         };
-        response.map_err(ApiError::internal)
+    }
+
+    job_types! {
+        ExpireHolds => expire_holds,
+        SweepHolds => sweep_holds,
+        FanOutRefunds => fan_out_refunds,
+        ProcessRefunds => process_refunds,
+        ResumeCancellations => resume_cancellations,
     }
 }
 

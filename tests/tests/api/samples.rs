@@ -1,5 +1,6 @@
 //! The sample events in `events/` are real API Gateway v2 payloads: each one, fed to its
-//! function's handler exactly as Lambda would, reaches that handler and gets a sensible answer.
+//! function's handler exactly as Lambda would (through the function's own handler type, as its
+//! binary does), reaches that handler and gets a sensible answer.
 
 use shared::api::Endpoint;
 
@@ -42,8 +43,11 @@ async fn every_sample_event_reaches_its_handler() {
         let file = project_root().join(format!("events/{}.json", endpoint.function_name()));
         let json = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let request = lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let response =
-            local_runner::operation_log::as_function(endpoint.function_name(), endpoint.handle(&deps, request)).await;
+        let response = local_runner::operation_log::as_function(
+            endpoint.function_name(),
+            endpoint.handle_as_its_binary(&deps, request),
+        )
+        .await;
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert_eq!(response.status().as_u16(), expected_status(endpoint), "{}: {body}", file.display());
         let request_id = response.headers().get("x-request-id").unwrap().to_str().unwrap();
