@@ -133,9 +133,11 @@ async fn events_breaking_a_rule_are_422s_naming_the_field() {
 async fn the_same_name_at_the_same_venue_on_the_same_local_day_is_a_duplicate() {
     let organizer = Tenant::new().organizer();
     let venue = organizer.venue(100).await;
-    let day = (Utc::now() + Duration::days(20)).format("%Y-%m-%d").to_string();
-    // 20:00 and 23:00 in New York are one local day, though the second is the next day in UTC.
-    let at = |hour: &str| json!({ "starts_at": format!("{day}T{hour}:00:00-04:00"), "ends_at": format!("{day}T23:59:00-04:00") });
+    let day_after = |days: i64| (Utc::now() + Duration::days(days)).format("%Y-%m-%d").to_string();
+    let (day, next_day) = (day_after(20), day_after(21));
+    // 20:00 and 22:00 in New York are one local day, though the second is the next day in UTC.
+    let on = |day: &str, hour: &str| json!({ "starts_at": format!("{day}T{hour}:00:00-04:00"), "ends_at": format!("{day}T23:59:00-04:00") });
+    let at = |hour: &str| on(&day, hour);
     let first = organizer.post("/api/v1/events", &event_body(&venue, "Gala", 0, at("20"))).await;
     assert_eq!(first.status, 201, "{}", first.text);
     let second = organizer.post("/api/v1/events", &event_body(&venue, "  gALA ", 0, at("22"))).await;
@@ -143,7 +145,9 @@ async fn the_same_name_at_the_same_venue_on_the_same_local_day_is_a_duplicate() 
 
     let other_venue = organizer.venue(100).await;
     assert_eq!(organizer.post("/api/v1/events", &event_body(&other_venue, "Gala", 0, at("20"))).await.status, 201);
-    let next_day = organizer.post("/api/v1/events", &event_body(&venue, "Gala", 21, json!({}))).await;
+    // Explicit local times: a start computed from "now" would share the first one's local day
+    // whenever the suite runs between 00:00 and 04:00 UTC.
+    let next_day = organizer.post("/api/v1/events", &event_body(&venue, "Gala", 0, on(&next_day, "20"))).await;
     assert_eq!(next_day.status, 201, "{}", next_day.text);
 
     // Deleting frees the name for the same day.
