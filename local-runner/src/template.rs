@@ -373,12 +373,18 @@ mod tests {
             let dir = entry.unwrap().path();
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
             let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
-            // The handler type named in `main`: `routes::X` or `jobs::X`, spelled as the enums'.
+            // The call in `main`: `serve(shared::api::routes::X)` or `serve_job(shared::api::jobs::X)`
+            // (serving the `Endpoint` enum would compile too, and link every handler).
             let served: Vec<&str> = Endpoint::ALL
                 .iter()
-                .filter(|e| main.contains(&format!("routes::{e:?})")))
+                .filter(|e| main.contains(&format!("serve(shared::api::routes::{e:?})")))
                 .map(|e| e.function_name())
-                .chain(Job::ALL.iter().filter(|j| main.contains(&format!("jobs::{j:?})"))).map(|j| j.function_name()))
+                .chain(
+                    Job::ALL
+                        .iter()
+                        .filter(|j| main.contains(&format!("serve_job(shared::api::jobs::{j:?})")))
+                        .map(|j| j.function_name()),
+                )
                 .collect();
             if served != [name.as_str()] {
                 wrong.push(format!("functions/{name}/src/main.rs serves {served:?}"));

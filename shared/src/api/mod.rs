@@ -269,13 +269,21 @@ impl Endpoint {
 /// One route's handler, as a value the wrapper can call: [`Endpoint`] (any route, chosen at run
 /// time) or one of the [`routes`] types (one route, fixed at compile time, so a Lambda binary
 /// that serves it links that handler and no other).
-pub trait Handler: Copy + Send + Sync + 'static {
+pub trait Handler: sealed::Sealed + Copy + Send + Sync + 'static {
     fn endpoint(self) -> Endpoint;
     fn call<'a>(
         self,
         caller: Caller<'a>,
         req: &'a Request,
     ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send + 'a;
+}
+
+/// Only the route table's types and the enums are handlers: the wrapper trusts a handler's
+/// `endpoint()` (it answers `/health` without authentication).
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Endpoint {}
+    impl Sealed for super::Job {}
 }
 
 impl Handler for Endpoint {
@@ -361,6 +369,8 @@ macro_rules! route_table {
         }
 
         $(
+            impl sealed::Sealed for routes::$route {}
+
             impl Handler for routes::$route {
                 fn endpoint(self) -> Endpoint {
                     Endpoint::$route
@@ -458,7 +468,7 @@ impl Job {
 
 /// One job's handler as a value: [`Job`] (any, chosen at run time) or one of the [`jobs`] types
 /// (one, fixed at compile time, so its Lambda binary links that job and no other).
-pub trait JobHandler: Copy + Send + Sync + 'static {
+pub trait JobHandler: sealed::Sealed + Copy + Send + Sync + 'static {
     fn job(self) -> Job;
     fn run(
         self,
@@ -539,6 +549,8 @@ pub mod jobs {
             $(
                 #[derive(Debug, Clone, Copy)]
                 pub struct $job;
+
+                impl super::sealed::Sealed for $job {}
 
                 impl super::JobHandler for $job {
                     fn job(self) -> super::Job {

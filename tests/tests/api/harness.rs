@@ -124,6 +124,11 @@ pub fn loaded_emulator_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// How many times its template timeout the gateway lets a function run in the suite, for the
+/// reason of [`loaded_emulator_timeouts`]: full runs saw a confirm cut off at its 10 s while the
+/// suite's heaviest tests start together. Tests of timeouts compare with the template's own.
+const LOADED_EMULATOR_SLOWDOWN: u32 = 3;
+
 /// Creates `table`, its queues and a fake payment provider, and starts the chosen workers on
 /// the current runtime.
 pub async fn provision(dynamodb_endpoint: &str, sqs_endpoint: &str, table: &str, options: StackOptions) -> Provisioned {
@@ -203,7 +208,11 @@ pub async fn serve_with(deps: Arc<Deps>) -> String {
 pub async fn serve_functions(functions: &FunctionDeps) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let gateway = Arc::new(Gateway::new(&template().routes, functions).unwrap());
+    let mut routes = template().routes;
+    for route in &mut routes {
+        route.timeout *= LOADED_EMULATOR_SLOWDOWN;
+    }
+    let gateway = Arc::new(Gateway::new(&routes, functions).unwrap());
     tokio::spawn(gateway.serve(listener));
     url
 }
