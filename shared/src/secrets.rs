@@ -20,12 +20,6 @@ pub struct SecretIds {
     pub payments_key: Option<String>,
 }
 
-impl SecretIds {
-    pub fn is_empty(&self) -> bool {
-        self.cursor.is_none() && self.payments_key.is_none()
-    }
-}
-
 /// The values, as read.
 #[derive(Clone, Default)]
 pub struct Secrets {
