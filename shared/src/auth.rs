@@ -30,28 +30,7 @@ const JWKS_STALE_LIMIT: Duration = Duration::from_hours(1);
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 const JWKS_TIMEOUT: Duration = Duration::from_secs(3);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Organizer,
-    Customer,
-}
-
-/// The verified caller. The tenant comes from the token and nowhere else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub user_id: String,
-    pub tenant_id: Uuid,
-    pub role: Role,
-}
-
-impl Principal {
-    /// Admins and organizers.
-    pub fn is_staff(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Organizer)
-    }
-}
+pub use crate::domain::principal::{Principal, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

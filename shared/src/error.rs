@@ -8,32 +8,8 @@
 use http::StatusCode;
 use serde::Serialize;
 
-/// One invalid field of a request, as listed in a problem's `errors[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
-    }
-}
-
-/// Field error codes, so clients can react without parsing messages.
-pub mod field_code {
-    pub const REQUIRED: &str = "REQUIRED";
-    pub const INVALID_TYPE: &str = "INVALID_TYPE";
-    pub const INVALID_VALUE: &str = "INVALID_VALUE";
-    pub const INVALID_FORMAT: &str = "INVALID_FORMAT";
-    pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
-    pub const TOO_LONG: &str = "TOO_LONG";
-    pub const UNEXPECTED_PROPERTY: &str = "UNEXPECTED_PROPERTY";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const RULE_VIOLATED: &str = "RULE_VIOLATED";
-}
+use crate::domain::error::DomainError;
+pub use crate::domain::error::{FieldError, field_code};
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
@@ -72,6 +48,16 @@ pub enum ApiError {
     Unavailable(#[source] Source),
     #[error("internal error: {0}")]
     Internal(#[source] Source),
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(errors) => Self::BadRequest(errors),
+            DomainError::BrokenRule(errors) => Self::Unprocessable(errors),
+            DomainError::Conflict { code, detail } => Self::conflict(code, detail),
+        }
+    }
 }
 
 impl ApiError {

@@ -31,50 +31,7 @@ pub fn parse_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
-    let value = result.map_err(|error| {
-        let path = error.path().to_string();
-        ApiError::BadRequest(vec![field_error_from_serde(&path, error.inner())])
-    })?;
-    deserializer
-        .end()
-        .map_err(|_| ApiError::bad_field("body", field_code::INVALID_FORMAT, "trailing data after JSON"))?;
-    Ok(value)
-}
-
-fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
-    let path = if path == "." { "" } else { path };
-    let join = |name: &str| {
-        if path.is_empty() || path == name || path.ends_with(&format!(".{name}")) {
-            if path.is_empty() { name.to_owned() } else { path.to_owned() }
-        } else {
-            format!("{path}.{name}")
-        }
-    };
-    if !error.is_data() {
-        return FieldError::new("body", field_code::INVALID_FORMAT, "the body is not valid JSON");
-    }
-    // serde_json's data errors end in " at line L column C", which says nothing to a client.
-    let message = error.to_string();
-    let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(head, _)| head).to_owned();
-    if let Some(name) = backticked(&message, "unknown field `") {
-        FieldError::new(join(name), field_code::UNEXPECTED_PROPERTY, format!("unknown field `{name}`"))
-    } else if let Some(name) = backticked(&message, "missing field `") {
-        FieldError::new(join(name), field_code::REQUIRED, format!("`{name}` is required"))
-    } else if message.starts_with("invalid type") {
-        FieldError::new(or_body(path), field_code::INVALID_TYPE, message)
-    } else {
-        FieldError::new(or_body(path), field_code::INVALID_VALUE, message)
-    }
-}
-
-fn or_body(path: &str) -> String {
-    if path.is_empty() { "body".to_owned() } else { path.to_owned() }
-}
-
-fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    message.strip_prefix(prefix)?.split('`').next()
+    crate::domain::json::decode(bytes).map_err(|error| ApiError::BadRequest(vec![error]))
 }
 
 /// A path parameter that must be a hyphenated UUID; anything else is a 400.
@@ -93,10 +50,7 @@ pub fn path_text(req: &Request, name: &str) -> Result<String, ApiError> {
 }
 
 pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
-    if raw.len() != 36 {
-        return Err(ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"));
-    }
-    Uuid::try_parse(raw).map_err(|_| ApiError::bad_field(field, field_code::INVALID_FORMAT, "must be a UUID"))
+    crate::domain::fields::uuid(field, raw).map_err(|error| ApiError::BadRequest(vec![error]))
 }
 
 /// Query-string parameters, restricted to the ones a route knows (a typo is a 400, not ignored).
@@ -155,53 +109,6 @@ pub fn problem_response(error: &ApiError, request_id: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Address {
-        city: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Body {
-        name: String,
-        capacity: Option<i64>,
-        address: Option<Address>,
-    }
-
-    fn first_error(json: &str) -> FieldError {
-        match parse_json::<Body>(json.as_bytes()) {
-            Err(ApiError::BadRequest(errors)) => errors[0].clone(),
-            other => panic!("expected a 400, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn unknown_fields_are_named_with_their_path() {
-        let top = first_error(r#"{"name":"a","color":"red"}"#);
-        assert_eq!((top.field.as_str(), top.code), ("color", field_code::UNEXPECTED_PROPERTY));
-        let nested = first_error(r#"{"name":"a","address":{"city":"x","zip":"1"}}"#);
-        assert_eq!((nested.field.as_str(), nested.code), ("address.zip", field_code::UNEXPECTED_PROPERTY));
-    }
-
-    #[test]
-    fn missing_and_mistyped_fields_are_named() {
-        let missing = first_error(r#"{"capacity":1}"#);
-        assert_eq!((missing.field.as_str(), missing.code), ("name", field_code::REQUIRED));
-        let mistyped = first_error(r#"{"name":"a","capacity":"ten"}"#);
-        assert_eq!((mistyped.field.as_str(), mistyped.code), ("capacity", field_code::INVALID_TYPE));
-        assert!(!mistyped.message.contains("line"), "{}", mistyped.message);
-    }
-
-    #[test]
-    fn malformed_json_is_a_body_error() {
-        let error = first_error(r#"{"name":"#);
-        assert_eq!((error.field.as_str(), error.code), ("body", field_code::INVALID_FORMAT));
-    }
 
     #[test]
     fn only_hyphenated_uuids_are_ids() {

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{DomainError, field_code};
 use super::fields::{self, Problems};
 use super::pricing::round_half_up;
-use crate::error::{ApiError, field_code};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,7 +153,7 @@ impl CancelInput {
         event_id: Uuid,
         requested_by: &str,
         now: DateTime<Utc>,
-    ) -> Result<Cancellation, ApiError> {
+    ) -> Result<Cancellation, DomainError> {
         let mut p = Problems::default();
         let reason = p.take(fields::text("reason", &self.reason, 1, 1000));
         let policy = self.refund_policy.unwrap_or(RefundPolicy::Full);
@@ -205,10 +205,14 @@ impl CancelInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_json;
+    use crate::domain::json::decode;
 
-    fn cancellation(json: &str) -> Result<Cancellation, ApiError> {
-        parse_json::<CancelInput>(json.as_bytes())?.into_cancellation(Uuid::nil(), "u", Utc::now())
+    fn cancellation(json: &str) -> Result<Cancellation, DomainError> {
+        decode::<CancelInput>(json.as_bytes()).map_err(DomainError::invalid)?.into_cancellation(
+            Uuid::nil(),
+            "u",
+            Utc::now(),
+        )
     }
 
     #[test]
@@ -240,7 +244,7 @@ mod tests {
             (r#"{"reason":"x","partial_percent":10}"#, "partial_percent"),
             (r#"{"reason":"x","refund_policy":"some"}"#, "refund_policy"),
         ] {
-            let Err(ApiError::BadRequest(errors)) = cancellation(json) else { panic!("{json} should be a 400") };
+            let Err(DomainError::Invalid(errors)) = cancellation(json) else { panic!("{json} should be a 400") };
             assert_eq!(errors[0].field, field, "{json}");
         }
     }

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::error::{DomainError, FieldError, field_code};
 use super::fields::{self, Problems, nullable};
+use super::principal::{Principal, Role};
 use super::venue::Venue;
-use crate::auth::{Principal, Role};
-use crate::error::{ApiError, FieldError, field_code};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -91,9 +91,9 @@ impl EventStatus {
     }
 
     /// Checks a status change requested through the API (PUT or publish).
-    pub fn check_move_to(self, next: Self) -> Result<(), ApiError> {
+    pub fn check_move_to(self, next: Self) -> Result<(), DomainError> {
         if next == Self::Cancelled && self.next_allowed().contains(&next) {
-            return Err(ApiError::conflict(
+            return Err(DomainError::conflict(
                 "INVALID_EVENT_STATE",
                 "an event is cancelled only through POST /api/v1/events/{event_id}/cancel",
             ));
@@ -104,7 +104,7 @@ impl EventStatus {
         let allowed: Vec<&str> =
             self.next_allowed().iter().filter(|s| **s != Self::Cancelled).map(|s| s.as_str()).collect();
         let allowed = if allowed.is_empty() { "none (terminal state)".to_owned() } else { allowed.join(", ") };
-        Err(ApiError::conflict(
+        Err(DomainError::conflict(
             "INVALID_EVENT_STATE",
             format!("cannot move from {} to {}; allowed: {allowed}", self.as_str(), next.as_str()),
         ))
@@ -271,7 +271,7 @@ pub enum InputKind {
 
 impl EventInput {
     /// Field-level validation (400s). Cross-field and venue rules come later, as 422s.
-    pub fn validate(self, kind: InputKind) -> Result<EventChanges, ApiError> {
+    pub fn validate(self, kind: InputKind) -> Result<EventChanges, DomainError> {
         let mut p = Problems::default();
         if kind == InputKind::Create {
             for (field, present) in [
@@ -333,8 +333,7 @@ impl EventInput {
 }
 
 fn uuid_field(field: &str, raw: &str) -> Result<Uuid, FieldError> {
-    crate::http::parse_uuid(field, raw)
-        .map_err(|_| FieldError::new(field, field_code::INVALID_FORMAT, "must be a UUID"))
+    fields::uuid(field, raw)
 }
 
 fn tags_field(tags: Vec<String>) -> Result<Vec<String>, FieldError> {
@@ -465,7 +464,7 @@ impl Event {
         venue: &Venue,
         window: StartWindow,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let mut errors = Vec::new();
         let mut rule = |field: &str, message: String| {
             errors.push(FieldError::new(field, field_code::RULE_VIOLATED, message));
@@ -486,7 +485,7 @@ impl Event {
         if self.capacity > venue.capacity {
             rule("capacity", format!("capacity must not exceed the venue's capacity of {}", venue.capacity));
         }
-        if errors.is_empty() { Ok(()) } else { Err(ApiError::Unprocessable(errors)) }
+        if errors.is_empty() { Ok(()) } else { Err(DomainError::BrokenRule(errors)) }
     }
 
     /// The calendar day the event starts on, where it happens.
@@ -526,7 +525,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_json;
+    use crate::domain::json::decode;
 
     fn venue() -> Venue {
         let now = Utc::now();
@@ -545,8 +544,8 @@ mod tests {
 
     const WINDOW: StartWindow = StartWindow { min_lead: Duration::hours(2), max_ahead: Duration::days(365) };
 
-    fn input(json: &serde_json::Value) -> Result<EventChanges, ApiError> {
-        parse_json::<EventInput>(json.to_string().as_bytes())?.validate(InputKind::Create)
+    fn input(json: &serde_json::Value) -> Result<EventChanges, DomainError> {
+        decode::<EventInput>(json.to_string().as_bytes()).map_err(DomainError::invalid)?.validate(InputKind::Create)
     }
 
     fn event_at(starts_in: Duration) -> (Event, Venue) {
@@ -560,10 +559,10 @@ mod tests {
         (Event::create(Uuid::now_v7(), changes, &venue, "u1", Utc::now()), venue)
     }
 
-    fn rule_fields(result: Result<(), ApiError>) -> Vec<String> {
+    fn rule_fields(result: Result<(), DomainError>) -> Vec<String> {
         match result {
             Ok(()) => vec![],
-            Err(ApiError::Unprocessable(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(DomainError::BrokenRule(errors)) => errors.into_iter().map(|e| e.field).collect(),
             Err(other) => panic!("expected 422, got {other:?}"),
         }
     }
@@ -609,7 +608,7 @@ mod tests {
 
     #[test]
     fn create_requires_the_four_fields_and_refuses_status() {
-        let Err(ApiError::BadRequest(errors)) = input(&serde_json::json!({ "status": "DRAFT" })) else {
+        let Err(DomainError::Invalid(errors)) = input(&serde_json::json!({ "status": "DRAFT" })) else {
             panic!("expected 400");
         };
         let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -658,10 +657,10 @@ mod tests {
         assert!(Draft.check_move_to(OnSale).is_err());
         assert!(Published.check_move_to(Draft).is_err());
         assert!(Completed.next_allowed().is_empty() && Cancelled.next_allowed().is_empty());
-        let Err(ApiError::Conflict { code, detail, .. }) = OnSale.check_move_to(Cancelled) else { panic!() };
+        let Err(DomainError::Conflict { code, detail, .. }) = OnSale.check_move_to(Cancelled) else { panic!() };
         assert_eq!(code, "INVALID_EVENT_STATE");
         assert!(detail.contains("/cancel"));
-        let Err(ApiError::Conflict { detail, .. }) = Draft.check_move_to(OnSale) else { panic!() };
+        let Err(DomainError::Conflict { detail, .. }) = Draft.check_move_to(OnSale) else { panic!() };
         assert!(detail.contains("REVIEW, PUBLISHED"), "{detail}");
     }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{ApiError, FieldError, field_code};
+use uuid::Uuid;
+
+use super::error::{DomainError, FieldError, field_code};
 
 #[derive(Debug, Default)]
 pub struct Problems(Vec<FieldError>);
@@ -22,9 +24,9 @@ impl Problems {
         result.map_err(|error| self.0.push(error)).ok()
     }
 
-    /// A 400 listing every recorded problem, or `Ok` when there are none.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::BadRequest(self.0)) }
+    /// Every recorded problem as one [`DomainError::Invalid`], or `Ok` when there are none.
+    pub fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() { Ok(()) } else { Err(DomainError::Invalid(self.0)) }
     }
 }
 
@@ -39,6 +41,16 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, 
         return Err(FieldError::new(field, code, format!("{field} must be {min} to {max} characters")));
     }
     Ok(value.to_owned())
+}
+
+/// A hyphenated UUID (ids in paths and bodies); other spellings are refused, so one id has
+/// one spelling everywhere.
+pub fn uuid(field: &str, raw: &str) -> Result<Uuid, FieldError> {
+    let invalid = || FieldError::new(field, field_code::INVALID_FORMAT, "must be a UUID");
+    if raw.len() != 36 {
+        return Err(invalid());
+    }
+    Uuid::try_parse(raw).map_err(|_| invalid())
 }
 
 pub fn whole_number(field: &str, value: i64, min: i64, max: i64) -> Result<u32, FieldError> {

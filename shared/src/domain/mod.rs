@@ -1,9 +1,13 @@
-//! Pure domain types and rules: no I/O, so every rule is unit-testable.
+//! Pure domain types and rules: no I/O and nothing of HTTP, so every rule is unit-testable
+//! (a test in `shared/tests/layers.rs` keeps it so).
 
 pub mod cancellation;
+pub mod error;
 pub mod event;
 pub mod fields;
+pub mod json;
 pub mod pricing;
+pub mod principal;
 pub mod reservation;
 pub mod ticket_type;
 pub mod venue;

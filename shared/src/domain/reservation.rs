@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{DomainError, field_code};
 use super::fields::{self, Problems};
 use super::pricing::LinePrice;
-use crate::error::{ApiError, field_code};
 
 /// A customer may hold at most this many reservations at once…
 pub const MAX_ACTIVE_HOLDS: u32 = 5;
@@ -140,7 +140,7 @@ pub struct ReservationRequest {
 }
 
 impl ReservationInput {
-    pub fn validate(self) -> Result<ReservationRequest, ApiError> {
+    pub fn validate(self) -> Result<ReservationRequest, DomainError> {
         let mut p = Problems::default();
         if self.items.is_empty() || self.items.len() > MAX_LINES {
             p.push("items", field_code::OUT_OF_RANGE, "items must have 1 to 10 lines");
@@ -148,15 +148,7 @@ impl ReservationInput {
         let mut seen = HashSet::new();
         let mut lines = Vec::new();
         for (i, line) in self.items.iter().enumerate() {
-            let id = p.take(
-                crate::http::parse_uuid(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id).map_err(|_| {
-                    crate::error::FieldError::new(
-                        format!("items[{i}].ticket_type_id"),
-                        field_code::INVALID_FORMAT,
-                        "must be a UUID",
-                    )
-                }),
-            );
+            let id = p.take(fields::uuid(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id));
             let quantity =
                 p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 0, MAX_LINE_QUANTITY));
             if let Some(id) = id
@@ -358,18 +350,18 @@ pub struct ConfirmInput {
 }
 
 impl ConfirmInput {
-    pub fn validate(self) -> Result<String, ApiError> {
-        fields::text("payment_reference", &self.payment_reference, 1, 200).map_err(|e| ApiError::BadRequest(vec![e]))
+    pub fn validate(self) -> Result<String, DomainError> {
+        fields::text("payment_reference", &self.payment_reference, 1, 200).map_err(|e| DomainError::Invalid(vec![e]))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_json;
+    use crate::domain::json::decode;
 
-    fn request(json: &str) -> Result<ReservationRequest, ApiError> {
-        parse_json::<ReservationInput>(json.as_bytes())?.validate()
+    fn request(json: &str) -> Result<ReservationRequest, DomainError> {
+        decode::<ReservationInput>(json.as_bytes()).map_err(DomainError::invalid)?.validate()
     }
 
     #[test]
@@ -391,7 +383,7 @@ mod tests {
         let eleven = format!(r#"{{"items":[{}]}}"#, vec![line; 11].join(","));
         assert!(request(&eleven).is_err());
         let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":-1}}],"hold_minutes":61}}"#);
-        let Err(ApiError::BadRequest(errors)) = request(&zero) else { panic!() };
+        let Err(DomainError::Invalid(errors)) = request(&zero) else { panic!() };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["items[0].quantity", "hold_minutes"]);
     }

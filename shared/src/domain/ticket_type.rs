@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{DomainError, FieldError, field_code};
 use super::event::Event;
 use super::fields::{self, Problems, nullable};
 use super::pricing::{PriceList, PriceRule, Pricing};
-use crate::error::{ApiError, FieldError, field_code};
 
 pub const MAX_PRICE: i64 = 99_999_999;
 
@@ -186,7 +186,7 @@ fn currency(raw: &str) -> Result<String, FieldError> {
 }
 
 impl TicketTypeInput {
-    pub fn validate(self, creating: bool) -> Result<TicketTypeChanges, ApiError> {
+    pub fn validate(self, creating: bool) -> Result<TicketTypeChanges, DomainError> {
         let mut p = Problems::default();
         if creating {
             for (field, present) in
@@ -328,7 +328,7 @@ impl TicketType {
     }
 
     /// Cross-field rules (422): the sales window and the per-order bounds.
-    pub fn check_rules(&self, event: &Event) -> Result<(), ApiError> {
+    pub fn check_rules(&self, event: &Event) -> Result<(), DomainError> {
         let mut errors = Vec::new();
         let mut rule =
             |field: &str, message: &str| errors.push(FieldError::new(field, field_code::RULE_VIOLATED, message));
@@ -348,6 +348,6 @@ impl TicketType {
         {
             rule("pricing.early_bird.price", "the early-bird price must be below price");
         }
-        if errors.is_empty() { Ok(()) } else { Err(ApiError::Unprocessable(errors)) }
+        if errors.is_empty() { Ok(()) } else { Err(DomainError::BrokenRule(errors)) }
     }
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{DomainError, FieldError, field_code};
 use super::fields::{self, Problems, nullable};
-use crate::error::{ApiError, FieldError, field_code};
 
 pub const MAX_VENUE_CAPACITY: i64 = 1_000_000;
 
@@ -66,7 +66,7 @@ pub struct UpdateVenue {
 }
 
 impl CreateVenue {
-    pub fn into_venue(self, id: Uuid, created_by: &str, now: DateTime<Utc>) -> Result<Venue, ApiError> {
+    pub fn into_venue(self, id: Uuid, created_by: &str, now: DateTime<Utc>) -> Result<Venue, DomainError> {
         let mut problems = Problems::default();
         let name = problems.take(fields::text("name", &self.name, 1, 200));
         let capacity = problems.take(fields::whole_number("capacity", self.capacity, 1, MAX_VENUE_CAPACITY));
@@ -89,7 +89,7 @@ impl CreateVenue {
 
 impl UpdateVenue {
     /// The venue as it would be after this update; `version` and `updated_at` move on.
-    pub fn apply_to(&self, venue: &Venue, now: DateTime<Utc>) -> Result<Venue, ApiError> {
+    pub fn apply_to(&self, venue: &Venue, now: DateTime<Utc>) -> Result<Venue, DomainError> {
         let mut problems = Problems::default();
         let mut next = venue.clone();
         if let Some(name) = self.name.as_ref().and_then(|n| problems.take(fields::text("name", n, 1, 200))) {
@@ -145,16 +145,16 @@ fn country_code(raw: &str) -> Result<String, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_json;
+    use crate::domain::json::decode;
 
-    fn create(json: &str) -> Result<Venue, ApiError> {
-        parse_json::<CreateVenue>(json.as_bytes())?.into_venue(Uuid::nil(), "u1", Utc::now())
+    fn create(json: &str) -> Result<Venue, DomainError> {
+        decode::<CreateVenue>(json.as_bytes()).map_err(DomainError::invalid)?.into_venue(Uuid::nil(), "u1", Utc::now())
     }
 
-    fn fields_of(error: ApiError) -> Vec<String> {
+    fn fields_of(error: DomainError) -> Vec<String> {
         match error {
-            ApiError::BadRequest(errors) => errors.into_iter().map(|e| e.field).collect(),
-            other => panic!("expected 400, got {other:?}"),
+            DomainError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected invalid input, got {other:?}"),
         }
     }
 
@@ -172,10 +172,10 @@ mod tests {
     #[test]
     fn a_field_without_null_refuses_null_rather_than_ignoring_it() {
         for body in [r#"{"timezone":null}"#, r#"{"name":null}"#, r#"{"capacity":null}"#] {
-            let error = parse_json::<UpdateVenue>(body.as_bytes()).expect_err(body);
-            assert_eq!(fields_of(error).len(), 1, "{body}");
+            let error = decode::<UpdateVenue>(body.as_bytes()).expect_err(body);
+            assert_eq!(fields_of(DomainError::invalid(error)).len(), 1, "{body}");
         }
-        let cleared = parse_json::<UpdateVenue>(br#"{"address":null}"#).unwrap();
+        let cleared = decode::<UpdateVenue>(br#"{"address":null}"#).unwrap();
         assert!(matches!(cleared.address, Some(None)), "address is nullable: null removes it");
     }
 
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn an_update_changes_only_what_it_names_and_bumps_the_version() {
         let venue = create(r#"{"name":"Hall","capacity":500,"timezone":"UTC"}"#).unwrap();
-        let update: UpdateVenue = parse_json(br#"{"capacity":600}"#).unwrap();
+        let update: UpdateVenue = decode(br#"{"capacity":600}"#).unwrap();
         let next = update.apply_to(&venue, Utc::now()).unwrap();
         assert_eq!((next.name.as_str(), next.capacity, next.version), ("Hall", 600, 2));
     }
