@@ -25,9 +25,9 @@ use aws_sdk_dynamodb::types::BillingMode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shared::api::Deps;
 use shared::aws_clients::Clients;
 use shared::config::{Config, ConfigError};
+use shared::deps::Deps;
 
 use crate::template::TableSpec;
 
@@ -111,7 +111,7 @@ pub fn function_deps(
     payment_variables: &[(String, String)],
     secrets: &secrets::LocalSecrets,
     clients: &Clients,
-) -> Result<FunctionDeps, shared::api::InitError> {
+) -> Result<FunctionDeps, shared::deps::InitError> {
     let build = |own: &secrets::FunctionSecrets| {
         let mut all = variables.to_vec();
         if own.secrets.payments_key.is_some() {
@@ -119,7 +119,7 @@ pub fn function_deps(
         }
         all.extend(own.variables.iter().cloned());
         let config = local_config_with(table, &all)?;
-        Ok::<_, shared::api::InitError>(Arc::new(Deps::with_clients(
+        Ok::<_, shared::deps::InitError>(Arc::new(Deps::with_clients(
             &config,
             &own.secrets,
             clients.dynamodb.clone(),

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
-use shared::api::{Endpoint, Job};
+use shared::api::Endpoint;
+use shared::jobs::Job;
 use shared::secrets::{SecretIds, Secrets};
 
 use crate::template::Template;

@@ -12,7 +12,8 @@ use base64::Engine;
 use chrono::Utc;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
-use shared::api::{Deps, Endpoint};
+use shared::api::Endpoint;
+use shared::deps::Deps;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 

@@ -366,14 +366,14 @@ mod tests {
     /// wrong handler behind the route, and every test (which dispatches by name) would pass.
     #[test]
     fn every_function_crate_runs_its_own_handler() {
-        use shared::api::Job;
+        use shared::jobs::Job;
         let functions_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
         let mut wrong = Vec::new();
         for entry in std::fs::read_dir(functions_dir).unwrap() {
             let dir = entry.unwrap().path();
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
             let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
-            // The call in `main`: `serve(shared::api::routes::X)` or `serve_job(shared::api::jobs::X)`
+            // The call in `main`: `serve(shared::api::routes::X)` or `serve_job(shared::jobs::X)`
             // (serving the `Endpoint` enum would compile too, and link every handler).
             let served: Vec<&str> = Endpoint::ALL
                 .iter()
@@ -382,7 +382,7 @@ mod tests {
                 .chain(
                     Job::ALL
                         .iter()
-                        .filter(|j| main.contains(&format!("serve_job(shared::api::jobs::{j:?})")))
+                        .filter(|j| main.contains(&format!("serve_job(shared::jobs::{j:?})")))
                         .map(|j| j.function_name()),
                 )
                 .collect();
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn every_job_has_exactly_one_trigger_in_the_template() {
-        use shared::api::Job;
+        use shared::jobs::Job;
         let template = project_template();
         let triggered: Vec<String> = template
             .queue_triggers
@@ -417,14 +417,15 @@ mod tests {
         );
         for queue in ["RefundQueue", "CancellationQueue"] {
             let spec = template.queues.iter().find(|q| q.logical_id == queue).expect("queue");
-            assert_eq!(spec.dead_letter.as_ref().map(|d| d.1), Some(shared::api::refunds::MAX_RECEIVES), "{queue}");
+            assert_eq!(spec.dead_letter.as_ref().map(|d| d.1), Some(shared::jobs::refunds::MAX_RECEIVES), "{queue}");
         }
     }
 
     /// docs/timeouts.md: the template's numbers must keep fitting the code's budgets.
     #[test]
     fn timeouts_batch_sizes_and_visibility_follow_the_written_calculation() {
-        use shared::api::{PROVIDER_ATTEMPT_TIMEOUT, fanout, refunds};
+        use shared::deps::PROVIDER_ATTEMPT_TIMEOUT;
+        use shared::jobs::{fanout, refunds};
         let template = project_template();
         for trigger in &template.queue_triggers {
             let queue = template.queues.iter().find(|q| q.logical_id == trigger.queue).expect("queue");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
-use shared::api::{Deps, Job};
+use shared::deps::Deps;
+use shared::jobs::Job;
 
 use crate::template::{QueueSpec, QueueTrigger, ScheduleTrigger, Template};
 
@@ -207,7 +208,7 @@ async fn poll_once(
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     #[error("the function failed: {0}")]
-    Failed(#[from] shared::error::ApiError),
+    Failed(#[from] shared::jobs::JobError),
     #[error("the function ran past its {0:?} timeout and was cut off, as Lambda would")]
     TimedOut(Duration),
 }

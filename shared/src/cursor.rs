@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::{ApiError, field_code};
+use crate::domain::error::{FieldError, field_code};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -37,8 +37,9 @@ impl CursorCodec {
         format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
     }
 
-    pub fn decode(&self, scope: &str, cursor: &str) -> Result<PageKey, ApiError> {
-        let invalid = || ApiError::bad_field("cursor", field_code::INVALID_VALUE, "cursor is invalid for this list");
+    /// The key `cursor` carries, if it was made by [`Self::encode`] for this `scope`.
+    pub fn decode(&self, scope: &str, cursor: &str) -> Result<PageKey, FieldError> {
+        let invalid = || FieldError::new("cursor", field_code::INVALID_VALUE, "cursor is invalid for this list");
         let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;

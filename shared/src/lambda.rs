@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::api::{Deps, Handler, JobHandler};
+use crate::api::Handler;
 use crate::config::Config;
+use crate::deps::Deps;
+use crate::jobs::JobHandler;
 
 /// Builds clients once per cold start, then serves invocations of `handler`'s route.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {

@@ -1,24 +1,31 @@
-//! Everything the event service's functions share.
+//! Everything the event service's functions share, in layers (docs/architecture.md; the test
+//! `tests/layers.rs` keeps them):
 //!
-//! - [`domain`]: venues and events, their validation and rules (pure, no I/O).
-//! - [`store`]: the DynamoDB single table, with tenant-prefixed keys and conditional writes.
-//! - [`api`]: one [`api::Endpoint`] per Lambda function, and the request wrapper they share.
-//! - [`auth`], [`cursor`], [`http`], [`error`]: tokens, pagination, parsing and RFC 7807 errors.
-//! - [`config`], [`aws_clients`], [`telemetry`], [`lambda`]: cold-start wiring.
+//! - [`domain`]: venues and events, their validation and rules (pure, no I/O, nothing of HTTP).
+//! - [`store`], [`messages`], [`payments`], [`auth`], [`cursor`]: the DynamoDB single table, the
+//!   queues' messages, the payment provider, tokens, pagination.
+//! - [`config`], [`secrets`], [`aws_clients`], [`telemetry`], then [`deps`]: cold-start wiring.
+//! - [`usecases`]: steps that handlers and jobs share.
+//! - [`api`] (with [`http`] and [`error`]) and [`jobs`]: the entry points, one per Lambda function.
+//! - [`lambda`]: the runtime loop each function's `main` starts.
 
 pub mod api;
 pub mod auth;
 pub mod aws_clients;
 pub mod config;
 pub mod cursor;
+pub mod deps;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod lambda;
+pub mod messages;
 pub mod payments;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod usecases;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
-//! Every minute: ends held reservations past their expiry: see `shared::api` for the handler.
+//! Every minute: ends held reservations past their expiry: see `shared::jobs` for the job.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_job(shared::api::jobs::SweepHolds).await
+    shared::lambda::serve_job(shared::jobs::SweepHolds).await
 }

@@ -1,55 +1,28 @@
 //! Event cancellation and single-order refunds, over HTTP.
 //!
 //! `POST /cancel` marks the event `CANCELLED`, closes sales and records the cancellation in one
-//! transaction, then starts the fan-out ([`super::fanout`]) with one message. Everything after
+//! transaction, then starts the fan-out ([`crate::jobs::fanout`]) with one message. Everything after
 //! the commit (voiding holds, enqueueing refunds, notifying holders) is driven from the record,
 //! so a lost message or a crash delays it until the resumer notices, and never drops it.
 //! `POST /orders/{id}/refund` reserves the amount on the order and leaves the paying to the
-//! refund queue ([`super::refunds`]).
+//! refund queue ([`crate::jobs::refunds`]).
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::Caller;
 use super::events::load_managed;
-use super::fanout::FanOutMessage;
-use super::refunds::{RefundMessage, RefundTarget};
-use super::{Caller, Deps};
 use crate::auth::Role;
-use crate::domain::cancellation::{CancelInput, Cancellation, RefundPolicy};
+use crate::domain::cancellation::CancelInput;
 use crate::domain::event::EventStatus;
 use crate::domain::fields;
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
 use crate::error::{ApiError, field_code};
 use crate::http::{json_response, parse_body, path_id};
-use crate::store::cancellation::Notification;
-
-/// Published once per distinct holder of a cancelled event (see docs/notifications.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HolderNotification {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub cancellation_id: Uuid,
-    pub customer_id: String,
-    pub reason: String,
-    pub refund_policy: RefundPolicy,
-}
-
-/// Why a queue consumer or schedule did not finish a piece of work (SQS or the next run
-/// retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error("message is malformed: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error("{0}")]
-    Failed(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
+use crate::messages::{FanOutMessage, RefundMessage, RefundTarget, send};
 
 pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
@@ -78,7 +51,7 @@ pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         }
         if caller.deps.store.cancel_event(caller.tenant(), &current, &cancellation).await? {
             let message = FanOutMessage { tenant_id: caller.tenant(), event_id, cancellation_id: cancellation.id };
-            if let Err(error) = send(caller.deps, caller.deps.queues.cancellation.as_deref(), &message, 0).await {
+            if let Err(error) = send(&caller.deps.sqs, caller.deps.queues.cancellation.as_deref(), &message, 0).await {
                 // The cancellation is recorded; the resumer starts its fan-out once it looks stalled.
                 tracing::error!(%error, %event_id, "fan-out job not enqueued; the resumer will start it");
             }
@@ -150,7 +123,7 @@ pub async fn refund_order(caller: Caller<'_>, req: &Request) -> Result<Response<
     for attempt in 0..REFUND_ATTEMPTS {
         record.amount = refund_amount(&current, input.amount)?;
         if attempt == 0 {
-            send(caller.deps, caller.deps.queues.refunds.as_deref(), &message, 1)
+            send(&caller.deps.sqs, caller.deps.queues.refunds.as_deref(), &message, 1)
                 .await
                 .map_err(|e| ApiError::Unavailable(e.into()))?;
         }
@@ -202,63 +175,6 @@ fn refund_amount(order: &Order, requested: Option<i64>) -> Result<u64, ApiError>
 
 fn not_refundable(detail: &str) -> ApiError {
     ApiError::conflict("ORDER_NOT_REFUNDABLE", detail)
-}
-
-/// Tells the order's holder once per cancellation (when the cancellation asks for it).
-pub(super) async fn notify(
-    deps: &Deps,
-    tenant: Uuid,
-    cancellation: &Cancellation,
-    order: &Order,
-) -> Result<(), JobError> {
-    if !cancellation.notify_holders {
-        return Ok(());
-    }
-    let (event, cancellation_id) = (cancellation.event_id, cancellation.id);
-    match deps.store.claim_notification(tenant, event, cancellation_id, &order.customer_id).await? {
-        Notification::Sent => Ok(()),
-        // Not known to be sent yet: this message comes back and finds it sent, or the claim stale.
-        Notification::InFlight => Err(JobError::Failed("another delivery is notifying this holder".into())),
-        Notification::Claimed | Notification::Unsent => {
-            let message = HolderNotification {
-                kind: "event.cancelled".into(),
-                tenant_id: tenant,
-                event_id: event,
-                cancellation_id,
-                customer_id: order.customer_id.clone(),
-                reason: cancellation.reason.clone(),
-                refund_policy: cancellation.refund_policy,
-            };
-            send(deps, deps.queues.notifications.as_deref(), &message, 0).await.map_err(JobError::Failed)?;
-            deps.store.mark_notified(tenant, cancellation_id, &order.customer_id).await?;
-            Ok(())
-        }
-    }
-}
-
-/// Marks the cancellation finished once the fan-out is done and every order it counted is settled.
-pub(super) async fn finish_if_done(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), JobError> {
-    if let Some(cancellation) = deps.store.get_cancellation(tenant, event).await?
-        && cancellation.fanout_done
-        && cancellation.orders_settled >= cancellation.orders_total
-    {
-        deps.store.complete_cancellation(tenant, &cancellation).await?;
-    }
-    Ok(())
-}
-
-pub(super) async fn send(deps: &Deps, queue: Option<&str>, message: &impl Serialize, delay: i32) -> Result<(), String> {
-    let queue = queue.ok_or("queue not configured")?;
-    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
-    deps.sqs
-        .send_message()
-        .queue_url(queue)
-        .message_body(body)
-        .delay_seconds(delay)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::domain::event::{Event, EventChanges, EventInput, EventStatus, EventVi
 use crate::domain::fields;
 use crate::domain::venue::Venue;
 use crate::error::{ApiError, FieldError, field_code};
-use crate::http::{Query, empty_response, json_response, parse_body, parse_uuid, path_id};
+use crate::http::{Query, empty_response, json_response, parse_body, path_id};
 use crate::store::{EventFilter, EventWriteError, StoredEvent};
 
 /// Optimistic-concurrency retries for writes whose caller did not pin a `version`.
@@ -47,11 +47,11 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
         filter.from,
         filter.to
     );
-    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
+    let start = caller.resume_from(&scope, &query)?;
     let page = caller.deps.store.list_events(caller.tenant(), &filter, limit, start).await?;
     let events: Vec<EventView<'_>> =
         page.items.iter().map(|s| EventView { event: &s.event, availability: s.availability }).collect();
-    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
+    let next_cursor = caller.next_cursor(&scope, page.next.as_ref())?;
     Ok(json_response(StatusCode::OK, &json!({ "events": events, "next_cursor": next_cursor })))
 }
 
@@ -205,12 +205,7 @@ fn event_filter(query: &Query, public_only: bool) -> Result<EventFilter, ApiErro
         let parsed = serde_json::from_value::<EventStatus>(serde_json::Value::String(raw.to_owned()));
         problems.take(parsed.map_err(|_| FieldError::new("status", field_code::INVALID_VALUE, "unknown event status")))
     });
-    let venue_id = query.get("venue_id").and_then(|raw| {
-        problems.take(
-            parse_uuid("venue_id", raw)
-                .map_err(|_| FieldError::new("venue_id", field_code::INVALID_FORMAT, "must be a UUID")),
-        )
-    });
+    let venue_id = query.get("venue_id").and_then(|raw| problems.take(fields::uuid("venue_id", raw)));
     let from = query.get("from").and_then(|raw| problems.take(fields::timestamp("from", raw)));
     let to = query.get("to").and_then(|raw| problems.take(fields::timestamp("to", raw)));
     if let (Some(from), Some(to)) = (from, to)

@@ -3,14 +3,14 @@
 //! a burst of health checks costs the dependencies at most one call each per instance and
 //! period (an unauthenticated endpoint must not amplify load or cost).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use super::Deps;
+use crate::deps::Deps;
 use crate::http::json_response;
 
 #[derive(Serialize)]
@@ -28,20 +28,6 @@ struct Checks {
 
 /// How long one round of checks is reused.
 pub const CHECK_EVERY: Duration = Duration::from_secs(10);
-
-/// The last round of checks of this instance.
-#[derive(Default)]
-pub struct HealthCache {
-    last: tokio::sync::Mutex<Option<(Instant, bool, bool)>>,
-    rounds: AtomicU64,
-}
-
-impl HealthCache {
-    /// Rounds of dependency checks this instance has run (each is one call per dependency).
-    pub fn rounds(&self) -> u64 {
-        self.rounds.load(Ordering::Relaxed)
-    }
-}
 
 pub async fn check(deps: &Deps) -> Response<Body> {
     let (dynamodb, sqs) = {

@@ -5,19 +5,13 @@
 //! runner and the tests (with the [`Endpoint`] enum) all go through [`handle`] to handlers from
 //! one table (`route_table!`), so what is tested locally is what runs in AWS.
 
-pub mod availability;
 pub mod cancellation;
 pub mod events;
-pub mod expiry;
-pub mod fanout;
 pub mod health;
 pub mod idempotency;
-pub mod refunds;
 pub mod reservations;
 pub mod ticket_types;
 pub mod venues;
-
-use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -25,107 +19,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::{AuthError, Principal, TokenVerifier};
-use crate::config::{Config, ConfigError};
-use crate::cursor::CursorCodec;
-use crate::domain::event::StartWindow;
+use crate::auth::{AuthError, Principal};
+use crate::cursor::{CursorCodec, PageKey};
+use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::{MAX_BODY_BYTES, body_bytes, problem_response};
-use crate::secrets::Secrets;
-use crate::store::{EventWriteError, Store, StoreError};
-
-/// Everything a handler needs, built once per cold start.
-pub struct Deps {
-    pub store: Store,
-    pub sqs: aws_sdk_sqs::Client,
-    pub verifier: TokenVerifier,
-    /// Present where the function's environment names a cursor key (the functions that list).
-    pub cursors: Option<CursorCodec>,
-    pub start_window: StartWindow,
-    pub queues: crate::config::QueueUrls,
-    pub payments: Option<crate::payments::PaymentClient>,
-    /// A cancellation that has not moved for this long is restarted by the resumer.
-    pub cancellation_stall: chrono::Duration,
-    pub fanout_stop_after_steps: Option<u32>,
-    /// `GET /health`'s cached checks.
-    pub health: health::HealthCache,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("token verification cannot be set up: {0}")]
-    Auth(#[from] AuthError),
-    #[error("payment client cannot be set up: {0}")]
-    Payments(String),
-    #[error(transparent)]
-    Secrets(#[from] crate::secrets::SecretError),
-}
-
-impl Deps {
-    /// Builds the SDK clients from the standard AWS environment (region, credentials,
-    /// `AWS_ENDPOINT_URL_*`), so the same code talks to AWS or to local emulators.
-    /// Reads the function's secrets once, here, at cold start.
-    pub async fn from_env_config(config: &Config) -> Result<Self, InitError> {
-        let clients = crate::aws_clients::from_environment().await;
-        let secrets = Secrets::load(&clients.secrets, &config.secrets).await?;
-        let deps = Self::with_clients(config, &secrets, clients.dynamodb, clients.sqs)?;
-        deps.verifier.prefetch().await;
-        Ok(deps)
-    }
-
-    /// Builds from ready-made clients and secrets already read (the local runner points the
-    /// clients at the emulators and reads the secrets from its Secrets Manager emulator).
-    pub fn with_clients(
-        config: &Config,
-        secrets: &Secrets,
-        dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
-    ) -> Result<Self, InitError> {
-        let payments = match &config.payments {
-            Some(provider) => {
-                let secret_key = secrets
-                    .payments_key
-                    .clone()
-                    .ok_or_else(|| InitError::Payments("the provider's key was not read".into()))?;
-                let settings = crate::payments::PaymentSettings {
-                    base_url: provider.base_url.clone(),
-                    secret_key,
-                    // docs/timeouts.md: why these numbers, and the function timeouts they fit in.
-                    timeout: PROVIDER_ATTEMPT_TIMEOUT,
-                    max_attempts: 4,
-                    first_backoff: Duration::from_millis(200),
-                };
-                Some(crate::payments::PaymentClient::new(settings).map_err(|e| InitError::Payments(e.to_string()))?)
-            }
-            None => None,
-        };
-        Ok(Self {
-            store: Store::new(dynamodb, &config.table_name),
-            sqs,
-            verifier: TokenVerifier::new(&config.jwt)?,
-            cursors: secrets.cursor.clone().map(CursorCodec::new),
-            start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
-            queues: config.queues.clone(),
-            payments,
-            cancellation_stall: config.cancellation_stall,
-            fanout_stop_after_steps: config.fanout_stop_after_steps,
-            health: health::HealthCache::default(),
-        })
-    }
-}
-
-impl Deps {
-    /// The cursor codec, or a 503 where the function was deployed without a cursor key (a
-    /// template mistake, which the operation log's IAM check would also show).
-    pub fn cursors(&self) -> Result<&CursorCodec, ApiError> {
-        self.cursors.as_ref().ok_or_else(|| ApiError::Unavailable("no cursor key configured".into()))
-    }
-}
-
-/// The longest one call to the payment provider may take (see docs/timeouts.md).
-pub const PROVIDER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::http::{MAX_BODY_BYTES, Query, body_bytes, problem_response};
+use crate::store::{EventWriteError, StoreError};
 
 /// One Lambda function each. The names match the crates under `functions/` and the
 /// template's `CodeUri`s; a test keeps the three in step.
@@ -278,12 +177,11 @@ pub trait Handler: sealed::Sealed + Copy + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send + 'a;
 }
 
-/// Only the route table's types and the enums are handlers: the wrapper trusts a handler's
+/// Only the route table's types and the enum are handlers: the wrapper trusts a handler's
 /// `endpoint()` (it answers `/health` without authentication).
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Endpoint {}
-    impl Sealed for super::Job {}
 }
 
 impl Handler for Endpoint {
@@ -432,172 +330,6 @@ route_table! {
     RefundOrder => cancellation::refund_order,
 }
 
-/// The functions that are not behind the HTTP API: queue consumers and schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Job {
-    /// Consumes the expiry queue's delay messages (SQS).
-    ExpireHolds,
-    /// Ends holds past their expiry that are still held (EventBridge schedule).
-    SweepHolds,
-    /// Voids a cancelled event's holds and enqueues its orders' refunds (SQS).
-    FanOutRefunds,
-    /// Refunds one order per message and notifies its holder (SQS).
-    ProcessRefunds,
-    /// Restarts cancellations that stopped making progress (EventBridge schedule).
-    ResumeCancellations,
-}
-
-impl Job {
-    pub const ALL: [Self; 5] =
-        [Self::ExpireHolds, Self::SweepHolds, Self::FanOutRefunds, Self::ProcessRefunds, Self::ResumeCancellations];
-
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Self::ExpireHolds => "expire-holds",
-            Self::SweepHolds => "sweep-holds",
-            Self::FanOutRefunds => "fan-out-refunds",
-            Self::ProcessRefunds => "process-refunds",
-            Self::ResumeCancellations => "resume-cancellations",
-        }
-    }
-
-    pub fn from_function_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|j| j.function_name() == name)
-    }
-}
-
-/// One job's handler as a value: [`Job`] (any, chosen at run time) or one of the [`jobs`] types
-/// (one, fixed at compile time, so its Lambda binary links that job and no other).
-pub trait JobHandler: sealed::Sealed + Copy + Send + Sync + 'static {
-    fn job(self) -> Job;
-    fn run(
-        self,
-        deps: &Deps,
-        payload: serde_json::Value,
-        deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send;
-}
-
-impl JobHandler for Job {
-    fn job(self) -> Job {
-        self
-    }
-
-    fn run(
-        self,
-        deps: &Deps,
-        payload: serde_json::Value,
-        deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
-        self.handle(deps, payload, deadline)
-    }
-}
-
-fn batch<T: serde::de::DeserializeOwned>(payload: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(payload).map_err(ApiError::internal)
-}
-
-fn answer(value: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(value).map_err(ApiError::internal)
-}
-
-async fn expire_holds(
-    deps: &Deps,
-    payload: serde_json::Value,
-    _deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, ApiError> {
-    answer(expiry::handle_batch(deps, batch(payload)?).await)
-}
-
-async fn sweep_holds(
-    deps: &Deps,
-    _payload: serde_json::Value,
-    deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, ApiError> {
-    Ok(serde_json::json!({ "expired": expiry::sweep(deps, deadline).await? }))
-}
-
-async fn fan_out_refunds(
-    deps: &Deps,
-    payload: serde_json::Value,
-    deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, ApiError> {
-    answer(fanout::handle_batch(deps, batch(payload)?, deadline).await)
-}
-
-async fn process_refunds(
-    deps: &Deps,
-    payload: serde_json::Value,
-    deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, ApiError> {
-    answer(refunds::handle_batch(deps, batch(payload)?, deadline).await)
-}
-
-async fn resume_cancellations(
-    deps: &Deps,
-    _payload: serde_json::Value,
-    deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, ApiError> {
-    let resumed = fanout::resume_stalled(deps, deadline).await.map_err(ApiError::internal)?;
-    Ok(serde_json::json!({ "resumed": resumed }))
-}
-
-/// One type per job, for the Lambda binaries (`shared::lambda::serve_job(jobs::SweepHolds)`).
-pub mod jobs {
-    macro_rules! job_types {
-        ($($job:ident => $run:ident),* $(,)?) => {
-            $(
-                #[derive(Debug, Clone, Copy)]
-                pub struct $job;
-
-                impl super::sealed::Sealed for $job {}
-
-                impl super::JobHandler for $job {
-                    fn job(self) -> super::Job {
-                        super::Job::$job
-                    }
-
-                    fn run(
-                        self,
-                        deps: &super::Deps,
-                        payload: serde_json::Value,
-                        deadline: tokio::time::Instant,
-                    ) -> impl Future<Output = Result<serde_json::Value, super::ApiError>> + Send {
-                        super::$run(deps, payload, deadline)
-                    }
-                }
-            )*
-
-            impl super::Job {
-                /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and
-                /// returns the Lambda response: the batch's failed message ids, or the schedule's
-                /// count. `deadline` is when the invocation is cut off (the Lambda context's); work
-                /// that cannot finish by then is not started. The local runner's way in; a
-                /// binary calls its own type's `run`, which this reaches too.
-                pub async fn handle(
-                    self,
-                    deps: &super::Deps,
-                    payload: serde_json::Value,
-                    deadline: tokio::time::Instant,
-                ) -> Result<serde_json::Value, super::ApiError> {
-                    use super::JobHandler;
-                    match self {
-                        $(super::Job::$job => $job.run(deps, payload, deadline).await,)*
-                    }
-                }
-            }
-        };
-    }
-
-    job_types! {
-        ExpireHolds => expire_holds,
-        SweepHolds => sweep_holds,
-        FanOutRefunds => fan_out_refunds,
-        ProcessRefunds => process_refunds,
-        ResumeCancellations => resume_cancellations,
-    }
-}
-
 /// An authenticated request's context.
 #[derive(Clone, Copy)]
 pub struct Caller<'a> {
@@ -605,9 +337,26 @@ pub struct Caller<'a> {
     pub principal: &'a Principal,
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
     pub fn tenant(&self) -> Uuid {
         self.principal.tenant_id
+    }
+
+    /// Where a list of `scope` resumes: the key in the query's `cursor`, if any, verified.
+    pub fn resume_from(&self, scope: &str, query: &Query) -> Result<Option<PageKey>, ApiError> {
+        let Some(cursor) = query.get("cursor") else { return Ok(None) };
+        Ok(Some(self.cursors()?.decode(scope, cursor).map_err(|e| ApiError::BadRequest(vec![e]))?))
+    }
+
+    /// The cursor that resumes a list of `scope` at `next`, where there is more.
+    pub fn next_cursor(&self, scope: &str, next: Option<&PageKey>) -> Result<Option<String>, ApiError> {
+        next.map(|key| Ok(self.cursors()?.encode(scope, key))).transpose()
+    }
+
+    /// The cursor codec, or a 503 where the function was deployed without a cursor key (a
+    /// template mistake, which the operation log's IAM check would also show).
+    fn cursors(&self) -> Result<&'a CursorCodec, ApiError> {
+        self.deps.cursors.as_ref().ok_or_else(|| ApiError::Unavailable("no cursor key configured".into()))
     }
 
     pub fn require_staff(&self) -> Result<(), ApiError> {

@@ -6,8 +6,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::Caller;
 use super::events::load_visible;
-use super::{Caller, Deps};
+use crate::deps::Deps;
 use crate::domain::event::EventStatus;
 use crate::domain::reservation::{
     ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationLine,
@@ -18,6 +19,7 @@ use crate::http::{Query, json_response, parse_body, path_id};
 use crate::payments::PaymentError;
 use crate::store::StoredEvent;
 use crate::store::inventory::{ConfirmOutcome, HoldError};
+use crate::usecases::{availability, holds};
 
 /// Attempts when a ticket type changed between the read and the hold (a price or quantity edit).
 const HOLD_ATTEMPTS: usize = 5;
@@ -31,8 +33,8 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let (hold, versions) = price_hold(caller, &current, &request.lines, request.hold, now)?;
         match caller.deps.store.place_hold(caller.tenant(), &hold, &versions).await {
             Ok(()) => {
-                super::expiry::schedule(caller.deps, caller.tenant(), &hold).await;
-                super::availability::follow(caller.deps, caller.tenant(), event_id).await;
+                holds::schedule_expiry(caller.deps, caller.tenant(), &hold).await;
+                availability::follow(caller.deps, caller.tenant(), event_id).await;
                 return Ok(json_response(StatusCode::CREATED, &json!({ "reservation": hold })));
             }
             // Sold out, closed or edited meanwhile: the next read tells which.
@@ -161,7 +163,7 @@ pub async fn release(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
         let now = crate::domain::now();
         let outcome = if now >= hold.expires_at { ReservationStatus::Expired } else { ReservationStatus::Released };
         if caller.deps.store.end_hold(caller.tenant(), &hold, outcome, now).await? {
-            super::availability::follow(caller.deps, caller.tenant(), hold.event_id).await;
+            availability::follow(caller.deps, caller.tenant(), hold.event_id).await;
         }
     }
     let hold = load_own(caller, id).await?;
@@ -291,9 +293,9 @@ pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<
     load_visible(caller, event_id).await?;
     let query = Query::parse(req, &["limit", "cursor"])?;
     let scope = format!("{}|event-orders|{event_id}", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
+    let start = caller.resume_from(&scope, &query)?;
     let page = caller.deps.store.list_event_orders(caller.tenant(), event_id, query.limit()?, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
+    let next_cursor = caller.next_cursor(&scope, page.next.as_ref())?;
     let orders: Vec<_> = page.items.iter().map(Order::view).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
 }
@@ -305,31 +307,9 @@ pub async fn customer_orders(caller: Caller<'_>, req: &Request) -> Result<Respon
     }
     let query = Query::parse(req, &["limit", "cursor"])?;
     let scope = format!("{}|customer-orders|{customer}", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
+    let start = caller.resume_from(&scope, &query)?;
     let page = caller.deps.store.list_customer_orders(caller.tenant(), &customer, query.limit()?, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
+    let next_cursor = caller.next_cursor(&scope, page.next.as_ref())?;
     let orders: Vec<_> = page.items.iter().map(Order::view).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next_cursor": next_cursor })))
-}
-
-/// Used by the expiry consumer: expire one hold if it is still held and due, and put its
-/// event back on sale if that returned the last tickets of a sold-out event.
-pub async fn expire(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<bool, ApiError> {
-    let ended = end_if_due(deps, tenant, reservation).await?;
-    if let Some(event) = ended {
-        super::availability::follow(deps, tenant, event).await;
-    }
-    Ok(ended.is_some())
-}
-
-/// Expires one hold if it is still held and due; returns its event when it did. The caller
-/// brings the event's status up to date ([`super::availability::follow`]), once per event.
-pub async fn end_if_due(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<Option<Uuid>, ApiError> {
-    let Some(hold) = deps.store.get_reservation(tenant, reservation).await? else { return Ok(None) };
-    let now = crate::domain::now();
-    if hold.status != ReservationStatus::Held || now < hold.expires_at {
-        return Ok(None);
-    }
-    let ended = deps.store.end_hold(tenant, &hold, ReservationStatus::Expired, now).await?;
-    Ok(ended.then_some(hold.event_id))
 }

@@ -30,9 +30,9 @@ pub async fn list(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, A
     let query = Query::parse(req, &["limit", "cursor"])?;
     let limit = query.limit()?;
     let scope = format!("{}|venues", caller.tenant());
-    let start = query.get("cursor").map(|c| caller.deps.cursors()?.decode(&scope, c)).transpose()?;
+    let start = caller.resume_from(&scope, &query)?;
     let page = caller.deps.store.list_venues(caller.tenant(), limit, start).await?;
-    let next_cursor = page.next.map(|key| caller.deps.cursors().map(|c| c.encode(&scope, &key))).transpose()?;
+    let next_cursor = caller.next_cursor(&scope, page.next.as_ref())?;
     Ok(json_response(StatusCode::OK, &json!({ "venues": page.items, "next_cursor": next_cursor })))
 }
 

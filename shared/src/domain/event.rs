@@ -295,7 +295,7 @@ impl EventInput {
         };
         let changes = EventChanges {
             name: self.name.and_then(|n| p.take(fields::text("name", &n, 1, 300))),
-            venue_id: self.venue_id.and_then(|v| p.take(uuid_field("venue_id", &v))),
+            venue_id: self.venue_id.and_then(|v| p.take(fields::uuid("venue_id", &v))),
             starts_at: self.starts_at.and_then(|t| p.take(fields::timestamp("starts_at", &t))),
             ends_at: self.ends_at.and_then(|t| p.take(fields::timestamp("ends_at", &t))),
             description: optional_text(&mut p, "description", self.description, 10_000),
@@ -330,10 +330,6 @@ impl EventInput {
         p.finish()?;
         Ok(changes)
     }
-}
-
-fn uuid_field(field: &str, raw: &str) -> Result<Uuid, FieldError> {
-    fields::uuid(field, raw)
 }
 
 fn tags_field(tags: Vec<String>) -> Result<Vec<String>, FieldError> {

@@ -351,7 +351,7 @@ pub struct ConfirmInput {
 
 impl ConfirmInput {
     pub fn validate(self) -> Result<String, DomainError> {
-        fields::text("payment_reference", &self.payment_reference, 1, 200).map_err(|e| DomainError::Invalid(vec![e]))
+        fields::text("payment_reference", &self.payment_reference, 1, 200).map_err(DomainError::invalid)
     }
 }
 

@@ -438,7 +438,7 @@ async fn a_single_order_is_refunded_through_the_queue() {
 
 #[tokio::test]
 async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
-    use shared::api::Job;
+    use shared::jobs::Job;
     let options = no_workers(&[("FANOUT_STOP_AFTER_STEPS", "2")]);
     let (tenant, stack) = isolated_stack(options).await;
     let (event, _) = sold_event(&tenant, 45, 15).await;
@@ -494,8 +494,8 @@ async fn a_hold_missed_by_the_voiding_still_cannot_be_bought() {
 
 #[tokio::test]
 async fn a_fan_out_near_its_deadline_hands_over_to_a_fresh_invocation() {
-    use shared::api::Job;
-    use shared::api::fanout::STEP_BUDGET;
+    use shared::jobs::Job;
+    use shared::jobs::fanout::STEP_BUDGET;
     let (tenant, stack) = isolated_stack(no_workers(&[])).await;
     let (event, _) = sold_event(&tenant, 3, 3).await;
     let admin = tenant.admin();

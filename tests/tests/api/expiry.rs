@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shared::api::Job;
+use shared::jobs::Job;
 
 use crate::harness::{StackOptions, Tenant, fast_workers, id, isolated_stack, no_workers, sqs_record};
 use crate::inventory::{assert_counts_add_up, capacity, event_on_sale};

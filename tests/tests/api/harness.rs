@@ -16,7 +16,7 @@ use local_runner::{FunctionDeps, create_table, emulator_clients_with, function_d
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use shared::api::Deps;
+use shared::deps::Deps;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -143,11 +143,14 @@ pub async fn provision_with(
     options: StackOptions,
     timeouts: &TimeoutConfig,
 ) -> Provisioned {
+    // Provisioning is the suite's, on its loaded emulators; `timeouts` are the functions'. (With
+    // Lambda's 3 s, a slow CreateTable was retried and failed on the table its first try made.)
+    let setup = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &loaded_emulator_timeouts());
     let clients = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, timeouts);
     let template = template();
-    create_table(&clients.dynamodb, &template.tables[0], table).await.expect("table created");
-    let queues = create_queues(&clients.sqs, &template, table).await.expect("queues created");
-    let secrets = local_runner::secrets::provision(&clients.secrets, &template, table).await.expect("secrets created");
+    create_table(&setup.dynamodb, &template.tables[0], table).await.expect("table created");
+    let queues = create_queues(&setup.sqs, &template, table).await.expect("queues created");
+    let secrets = local_runner::secrets::provision(&setup.secrets, &template, table).await.expect("secrets created");
     let payments = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let payments_url = format!("http://{}", payments.local_addr().unwrap());
     tokio::spawn(local_runner::fake_payments::serve(payments));

@@ -183,7 +183,7 @@ async fn a_refund_whose_outcome_stays_unknown_keeps_its_amount_reserved() {
 #[tokio::test]
 async fn a_last_delivery_never_fails_a_refund_another_consumer_is_still_making() {
     use local_runner::workers::invoke;
-    use shared::api::Job;
+    use shared::jobs::Job;
     let (tenant, stack) = isolated_stack(crate::harness::no_workers(&[])).await;
     let (event, _) = sold_event_at(&tenant, 1, 1, 3000).await;
     let admin = tenant.admin();
@@ -224,7 +224,7 @@ async fn a_last_delivery_never_fails_a_refund_another_consumer_is_still_making()
 #[tokio::test]
 async fn a_refund_older_than_the_providers_key_memory_is_looked_up_before_it_is_sent_again() {
     use local_runner::workers::invoke;
-    use shared::api::Job;
+    use shared::jobs::Job;
     let (tenant, stack) = isolated_stack(crate::harness::no_workers(&[])).await;
     let (event, totals) = sold_event_at(&tenant, 1, 1, 3000).await;
     let intent = totals.keys().next().unwrap().clone();

@@ -57,7 +57,7 @@ async fn every_sample_event_reaches_its_handler() {
 
 #[tokio::test]
 async fn every_job_sample_runs_through_its_job() {
-    use shared::api::Job;
+    use shared::jobs::Job;
     let stack = stack();
     let deps = stack.deps(&stack.table, None);
     for job in Job::ALL {

@@ -160,7 +160,7 @@ async fn a_slow_provider_and_a_refund_that_dies_in_the_dead_letter_queue_still_s
 #[tokio::test]
 async fn jobs_are_cut_off_at_their_timeout_and_refunds_start_only_with_time_for_a_provider_call() {
     use local_runner::workers::{InvokeError, invoke};
-    use shared::api::Job;
+    use shared::jobs::Job;
     let options = no_workers(&[]);
     let (tenant, stack) = isolated_stack(options).await;
     let (event, totals) = sold_event(&tenant, 1, 1).await;

@@ -11,16 +11,17 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::Deps;
-use super::cancellation::{JobError, finish_if_done, notify};
+use super::JobError;
+use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, RefundPolicy};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
+use crate::messages::{RefundMessage, RefundTarget};
 use crate::payments::{PaymentClient, PaymentError, RefundOutcome};
 use crate::store::refunds::Settlement;
+use crate::usecases::settlement::{finish_if_done, notify};
 
 /// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
 /// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
@@ -37,24 +38,6 @@ const CONCURRENT_ATTEMPT_WINDOW: chrono::Duration = chrono::Duration::minutes(2)
 /// A single refund's message goes out just before its record is written; a message that finds
 /// no record waits this long for it before it is dropped as a refund that was refused.
 const RECORD_GRACE: chrono::Duration = chrono::Duration::seconds(60);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefundMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub order_id: Uuid,
-    pub refund: RefundTarget,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RefundTarget {
-    /// The cancellation's refund of this order (amount from its policy, when applied).
-    Cancellation(Uuid),
-    /// A refund accepted by `POST /orders/{id}/refund`, by its id.
-    Single(String),
-}
 
 /// The idempotency key (and record id) of a cancellation's refund of one order.
 pub fn cancellation_refund_id(cancellation: Uuid, order: Uuid) -> String {
@@ -263,7 +246,7 @@ async fn settled(
 
 async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, order: &Order) -> Result<(), JobError> {
     notify(deps, tenant, cancellation, order).await?;
-    finish_if_done(deps, tenant, cancellation.event_id).await
+    Ok(finish_if_done(deps, tenant, cancellation.event_id).await?)
 }
 
 /// Runs one refund to its end: takes the order's refund slot (unless this refund holds it

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::Deps;
+use crate::deps::Deps;
 use crate::domain::event::EventStatus;
 use crate::store::StoreError;
 

@@ -15,17 +15,16 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::Deps;
-use super::cancellation::{JobError, finish_if_done, send};
-use super::refunds::{RefundMessage, RefundTarget};
+use super::JobError;
+use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, CancellationStatus};
 use crate::domain::reservation::ReservationStatus;
+use crate::messages::{FanOutMessage, RefundMessage, RefundTarget, send, send_batch};
 use crate::store::cancellation::Checkpoint;
+use crate::usecases::settlement::finish_if_done;
 
 /// Orders per step, and so per `SendMessageBatch` (SQS's maximum is 10).
 pub const ORDERS_PER_STEP: usize = 10;
@@ -37,14 +36,6 @@ const VOIDS_AT_ONCE: usize = 5;
 /// What one step may take at worst (a query, 25 transactions or a batch send, a checkpoint);
 /// no step starts with less than this left before the deadline.
 pub const STEP_BUDGET: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FanOutMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub cancellation_id: Uuid,
-}
 
 /// The fan-out queue's consumer.
 pub async fn handle_batch(deps: &Deps, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
@@ -72,11 +63,11 @@ async fn fan_out(deps: &Deps, message: &FanOutMessage, deadline: Instant) -> Res
             return Ok(());
         }
         if cancellation.fanout_done {
-            return finish_if_done(deps, tenant, message.event_id).await;
+            return Ok(finish_if_done(deps, tenant, message.event_id).await?);
         }
         if Instant::now() + STEP_BUDGET > deadline {
             // Hand over to a fresh invocation; if this send fails, SQS redelivers this message.
-            send(deps, deps.queues.cancellation.as_deref(), message, 0).await.map_err(JobError::Failed)?;
+            send(&deps.sqs, deps.queues.cancellation.as_deref(), message, 0).await?;
             return Ok(());
         }
         let step = if cancellation.holds_done {
@@ -135,7 +126,7 @@ async fn enqueue_orders(deps: &Deps, tenant: Uuid, cancellation: &Cancellation) 
             refund: RefundTarget::Cancellation(cancellation.id),
         })
         .collect();
-    send_batch(deps, &refunds).await?;
+    send_batch(&deps.sqs, deps.queues.refunds.as_deref(), &refunds).await?;
     // The orders were counted by the first pass.
     let counted = if cancellation.fanout_resumed { 0 } else { refunds.len() as u64 };
     Ok(Checkpoint { cursor: page.next.as_ref().map(encode_cursor), holds_voided: 0, orders_enqueued: counted })
@@ -156,44 +147,12 @@ pub async fn resume_stalled(deps: &Deps, deadline: Instant) -> Result<u64, JobEr
         if deps.store.restart_fanout(tenant, &cancellation, now).await? {
             let message =
                 FanOutMessage { tenant_id: tenant, event_id: cancellation.event_id, cancellation_id: cancellation.id };
-            send(deps, deps.queues.cancellation.as_deref(), &message, 0).await.map_err(JobError::Failed)?;
+            send(&deps.sqs, deps.queues.cancellation.as_deref(), &message, 0).await?;
             tracing::warn!(%tenant, event = %cancellation.event_id, fanout_done = cancellation.fanout_done, "stalled cancellation resumed");
             resumed += 1;
         }
     }
     Ok(resumed)
-}
-
-async fn send_batch(deps: &Deps, messages: &[RefundMessage]) -> Result<(), JobError> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let queue = deps.queues.refunds.as_deref().ok_or_else(|| JobError::Failed("refund queue not configured".into()))?;
-    let entries = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let body = serde_json::to_string(m)?;
-            Ok(SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .build()
-                .expect("id and body are set"))
-        })
-        .collect::<Result<Vec<_>, serde_json::Error>>()?;
-    let output = deps
-        .sqs
-        .send_message_batch()
-        .queue_url(queue)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .map_err(|e| JobError::Failed(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
-    if output.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(JobError::Failed(format!("{} refund messages not sent", output.failed.len())))
-    }
 }
 
 fn encode_cursor(key: &crate::cursor::PageKey) -> String {
