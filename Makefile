@@ -19,7 +19,7 @@ PIP          := pip install --quiet --disable-pip-version-check
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test token tools lint-tools java check lint unit sam-build fuzz fuzz-smoke clean
+.PHONY: help dev test token tools lint-tools java check lint unit sam-build lambda-build fuzz fuzz-smoke bench bench-smoke clean
 
 help:
 	@echo "make dev    run the API on http://127.0.0.1:$${PORT:-3000} with local DynamoDB and SQS"
@@ -27,6 +27,8 @@ help:
 	@echo "make token ROLE=organizer [TENANT=uuid] [SUB=user]   print a local access token"
 	@echo "make sam-build   build every function for Lambda (arm64) with sam build"
 	@echo "make fuzz   schemathesis against a local stack, FUZZ_EXAMPLES (default 100) per operation"
+	@echo "make bench  cold start and memory of real bootstraps against a local Lambda Runtime API"
+	@echo "make lambda-build   every function's arm64 bootstrap in one cargo invocation, with sizes"
 
 ## ---- the two commands ----
 
@@ -43,6 +45,7 @@ test: tools lint-tools $(SCHEMATHESIS)
 	OPERATION_LOG=$(CURDIR)/$(OPERATION_LOG) cargo test --workspace --quiet -- --test-threads=8
 	$(TOOLS)/sam/bin/python tests/iam/check_policies.py infra/template.yaml $(OPERATION_LOG)
 	$(MAKE) --no-print-directory fuzz-smoke
+	$(MAKE) --no-print-directory bench-smoke
 
 token:
 	@cargo run --quiet -p local-runner -- token --role "$(or $(ROLE),organizer)" \
@@ -57,6 +60,34 @@ lint: lint-tools
 sam-build: lint-tools
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(TOOLS)/build/bin:$$PATH" $(SAM) build
+
+# Every function's bootstrap for Lambda (arm64) in one cargo invocation, so the dependencies and
+# `shared` are compiled once; then each size against the 7 MB budget (docs/performance.md).
+FUNCTIONS := $(notdir $(wildcard functions/*))
+lambda-build: lint-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(TOOLS)/build/bin:$$PATH" $(CARGO_LAMBDA) lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	@over=0; for f in $(FUNCTIONS); do size=$$(stat -c %s target/lambda/$$f/bootstrap); \
+		printf '%-24s %9d bytes\n' $$f $$size; if [ $$size -gt 7000000 ]; then over=1; fi; done; \
+		if [ $$over = 1 ]; then echo "a bootstrap is over the 7,000,000-byte budget"; exit 1; fi
+
+# Cold start (process start -> first response) over 100 starts and memory after 1,000 invocations
+# of an HTTP function and a job, release builds, against a local Runtime API (docs/performance.md).
+bench: tools
+	cargo build --release --quiet -p get-event -p sweep-holds
+	cargo build --quiet -p local-runner
+	for f in get-event sweep-holds; do \
+		target/debug/local-runner cold-start --function $$f --binary target/release/$$f --starts 100; \
+		target/debug/local-runner cold-start --function $$f --binary target/release/$$f --starts 3 --invocations 1000; \
+	done
+
+# The same with debug builds and three starts, inside `make test`, so the bench cannot rot and
+# the real bootstraps are seen answering from their own environment (about 30 s).
+bench-smoke: tools
+	cargo build --quiet -p get-event -p sweep-holds -p local-runner
+	for f in get-event sweep-holds; do \
+		target/debug/local-runner cold-start --function $$f --binary target/debug/$$f --starts 3 --invocations 2; \
+	done
 
 # Every operation of infra/openapi.yaml, every schemathesis check, against a stack of its own.
 fuzz: tools $(SCHEMATHESIS)

@@ -1,6 +1,7 @@
 //! Command line of the local runner.
 
 use std::error::Error;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +18,21 @@ use crate::{create_table, emulator_clients, function_deps, queue_variables};
 
 const USAGE: &str = "usage: local-runner [serve]
        local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
+       local-runner cold-start --function NAME --binary PATH [--starts N] [--invocations N]
 
 serve   starts DynamoDB Local and the SQS emulator, creates the template's tables, and serves
         every route of infra/template.yaml on http://127.0.0.1:$PORT (default 3000)
-token   prints a local HS256 access token (default: organizer, tenant 00000000-0000-0000-0000-000000000001)";
+token   prints a local HS256 access token (default: organizer, tenant 00000000-0000-0000-0000-000000000001)
+cold-start
+        starts the function's bootstrap N times (default 100) against a local Runtime API, its
+        sample event from events/ and emulators of its own, and prints process start → first
+        response (p50, p99, max) and resident memory after N invocations (default 1) per start";
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let result = match args.first().map(String::as_str) {
         None | Some("serve") => serve().await,
         Some("token") => token(&args[1..]),
+        Some("cold-start") => cold_start(&args[1..]).await,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -71,6 +78,55 @@ fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
     }
     println!("{}", DevClaims::new(&role, tenant, &sub, ttl).sign());
     Ok(())
+}
+
+async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut options =
+        crate::cold_start::Options { function: String::new(), binary: PathBuf::new(), starts: 100, invocations: 1 };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().filter(|v| !v.is_empty()).ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let count =
+            || value.parse::<usize>().ok().filter(|n| *n > 0).ok_or(format!("{flag} must be a positive number"));
+        match flag.as_str() {
+            "--function" => options.function.clone_from(value),
+            "--binary" => options.binary = PathBuf::from(value),
+            "--starts" => options.starts = count()?,
+            "--invocations" => options.invocations = count()?,
+            other => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
+        }
+    }
+    if options.function.is_empty() || options.binary.as_os_str().is_empty() {
+        return Err(format!("--function and --binary are required\n{USAGE}").into());
+    }
+    let report = crate::cold_start::run(&options, &std::env::current_dir()?).await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // Memory figures stay far below 2^52 KiB, where f64 would round.
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "{}: {} starts; process start -> ready (first `next`) p50 {:.1} ms, p99 {:.1} ms; \
+         -> first response p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         RSS after {} invocation(s) p50 {:.1} MiB, max {:.1} MiB; {} invocation errors; HTTP statuses {:?}",
+        options.function,
+        report.cold_starts.len(),
+        ms(report.init(50)),
+        ms(report.init(99)),
+        ms(report.cold_start(50)),
+        ms(report.cold_start(99)),
+        ms(report.cold_start(100)),
+        options.invocations,
+        mib(report.rss(50)),
+        mib(report.rss(100)),
+        report.errors,
+        report.statuses
+    );
+    // A 5xx means a dependency was not reached: the figures would not be a real request's.
+    if report.errors > 0 || report.statuses.keys().any(|status| *status >= 500) {
+        Err("the function answered with errors".into())
+    } else {
+        Ok(())
+    }
 }
 
 async fn serve() -> Result<(), Box<dyn Error>> {

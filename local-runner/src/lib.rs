@@ -8,9 +8,11 @@
 //! - [`server`]: API Gateway's part, building real HTTP API v2 events.
 //! - [`workers`]: Lambda's event sources: queue pollers and schedules.
 //! - [`operation_log`]: the AWS calls each function makes, recorded as evidence for IAM.
-//! - [`cli`]: `local-runner [serve]` and `local-runner token`.
+//! - [`cold_start`]: a real bootstrap's start and memory against a local Runtime API.
+//! - [`cli`]: `local-runner [serve]`, `local-runner token` and `local-runner cold-start`.
 
 pub mod cli;
+pub mod cold_start;
 pub mod emulators;
 pub mod fake_payments;
 pub mod operation_log;
@@ -97,8 +99,8 @@ impl FunctionDeps {
 
     /// What each Lambda does at cold start: fetch the token verification keys.
     pub async fn prefetch_keys(&self) {
-        futures_util::future::join_all(self.by_function.values().chain([&self.all]).map(|d| d.verifier.prefetch()))
-            .await;
+        let verifiers = self.by_function.values().chain([&self.all]).filter_map(|d| d.verifier.as_ref());
+        futures_util::future::join_all(verifiers.map(shared::auth::TokenVerifier::prefetch)).await;
     }
 }
 
@@ -112,13 +114,15 @@ pub fn function_deps(
     secrets: &secrets::LocalSecrets,
     clients: &Clients,
 ) -> Result<FunctionDeps, shared::deps::InitError> {
-    let build = |own: &secrets::FunctionSecrets| {
+    // A job verifies no tokens, as `shared::lambda::serve_job` builds it.
+    let build = |own: &secrets::FunctionSecrets, job: bool| {
         let mut all = variables.to_vec();
         if own.secrets.payments_key.is_some() {
             all.extend(payment_variables.iter().cloned());
         }
         all.extend(own.variables.iter().cloned());
         let config = local_config_with(table, &all)?;
+        let config = if job { Config { jwt: None, ..config } } else { config };
         Ok::<_, shared::deps::InitError>(Arc::new(Deps::with_clients(
             &config,
             &own.secrets,
@@ -129,16 +133,16 @@ pub fn function_deps(
     let functions = template
         .routes
         .iter()
-        .map(|r| &r.function)
-        .chain(template.queue_triggers.iter().map(|t| &t.function))
-        .chain(template.schedules.iter().map(|s| &s.function));
+        .map(|r| (&r.function, false))
+        .chain(template.queue_triggers.iter().map(|t| (&t.function, true)))
+        .chain(template.schedules.iter().map(|s| (&s.function, true)));
     let mut by_function = HashMap::new();
-    for function in functions {
+    for (function, job) in functions {
         if !by_function.contains_key(function) {
-            by_function.insert(function.clone(), build(&secrets.of(function))?);
+            by_function.insert(function.clone(), build(&secrets.of(function), job)?);
         }
     }
-    Ok(FunctionDeps { by_function, all: build(&secrets.all)? })
+    Ok(FunctionDeps { by_function, all: build(&secrets.all, false)? })
 }
 
 /// The template's queue variables (`EXPIRY_QUEUE_URL: !Ref ExpiryQueue`) with local URLs.

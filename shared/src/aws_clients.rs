@@ -41,12 +41,38 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-/// Clients for AWS itself, from the standard environment (region, credentials).
+/// Clients for AWS itself. On Lambda the region and the function role's credentials are in the
+/// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
+/// reading just those, with the SDK's own environment providers, instead of `aws_config`'s default
+/// chains (profile files, SSO, web identity through STS, the instance metadata service) keeps
+/// those chains out of every bootstrap (docs/performance.md has the bytes). The local runner and
+/// the tests build their clients themselves, pointed at the emulators.
 pub async fn from_environment() -> Clients {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+    use aws_config::meta::region::ProvideRegion;
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(EnvironmentVariableRegionProvider::new().region().await)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .build();
+    let mut dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    dynamodb_config.set_endpoint_url(endpoint_override("DYNAMODB"));
+    let mut sqs_config = aws_sdk_sqs::config::Builder::from(&sdk);
+    sqs_config.set_endpoint_url(endpoint_override("SQS"));
+    let mut secrets_config = aws_sdk_secretsmanager::config::Builder::from(&sdk);
+    secrets_config.set_endpoint_url(endpoint_override("SECRETS_MANAGER"));
     Clients {
-        dynamodb: dynamodb((&sdk).into(), timeouts()),
-        sqs: sqs((&sdk).into(), timeouts()),
-        secrets: secrets_manager((&sdk).into(), timeouts()),
+        dynamodb: dynamodb(dynamodb_config, timeouts()),
+        sqs: sqs(sqs_config, timeouts()),
+        secrets: secrets_manager(secrets_config, timeouts()),
     }
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, the SDK's names for another endpoint:
+/// unset on Lambda; set where a real bootstrap runs against the emulators (`make bench`).
+fn endpoint_override(service: &str) -> Option<String> {
+    let named = |name: &str| std::env::var(name).ok().filter(|url| !url.is_empty());
+    named(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| named("AWS_ENDPOINT_URL"))
 }

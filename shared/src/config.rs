@@ -45,7 +45,9 @@ pub struct PaymentConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    pub jwt: JwtConfig,
+    /// How tokens are verified: every HTTP function needs it; queue consumers and schedules
+    /// ignore it (`shared::lambda::serve_job`), so they build no verifier and fetch no keys.
+    pub jwt: Option<JwtConfig>,
     /// The secrets this function reads at cold start: the key that signs pagination cursors
     /// (so they cannot be forged or moved between lists) and the payment provider's key.
     pub secrets: SecretIds,
@@ -72,19 +74,30 @@ impl Config {
     /// Builds the configuration from any variable source (the environment, or a test's map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing(name));
-        let jwt = JwtConfig {
-            issuer: required("JWT_ISSUER")?,
-            audience: required("JWT_AUDIENCE")?,
-            hs256_secret: lookup("JWT_HS256_SECRET"),
-            public_key_pem: lookup("JWT_PUBLIC_KEY"),
-            jwks_url: lookup("JWT_JWKS_URL"),
+        let jwt = match lookup("JWT_ISSUER") {
+            None if ["JWT_AUDIENCE", "JWT_HS256_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL"]
+                .iter()
+                .all(|name| lookup(name).is_none()) =>
+            {
+                None
+            }
+            issuer => {
+                let jwt = JwtConfig {
+                    issuer: issuer.ok_or(ConfigError::Missing("JWT_ISSUER"))?,
+                    audience: required("JWT_AUDIENCE")?,
+                    hs256_secret: lookup("JWT_HS256_SECRET"),
+                    public_key_pem: lookup("JWT_PUBLIC_KEY"),
+                    jwks_url: lookup("JWT_JWKS_URL"),
+                };
+                if jwt.hs256_secret.is_none() && jwt.public_key_pem.is_none() && jwt.jwks_url.is_none() {
+                    return Err(ConfigError::Invalid {
+                        name: "JWT_JWKS_URL",
+                        reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set".into(),
+                    });
+                }
+                Some(jwt)
+            }
         };
-        if jwt.hs256_secret.is_none() && jwt.public_key_pem.is_none() && jwt.jwks_url.is_none() {
-            return Err(ConfigError::Invalid {
-                name: "JWT_JWKS_URL",
-                reason: "one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_HS256_SECRET must be set".into(),
-            });
-        }
         let secrets = SecretIds { cursor: lookup("CURSOR_SECRET_ID"), payments_key: lookup("PAYMENTS_SECRET_ID") };
         let payments = match (lookup("PAYMENTS_BASE_URL"), &secrets.payments_key) {
             (Some(base_url), Some(_)) => Some(PaymentConfig { base_url }),
@@ -153,6 +166,15 @@ mod tests {
     fn a_deployment_without_any_token_key_is_refused() {
         let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != "JWT_HS256_SECRET").collect();
         assert!(matches!(Config::from_lookup(lookup(&pairs)), Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
+    fn token_settings_are_all_or_nothing() {
+        let without: Vec<_> = BASE.iter().copied().filter(|(k, _)| !k.starts_with("JWT_")).collect();
+        assert!(Config::from_lookup(lookup(&without)).unwrap().jwt.is_none(), "a job needs none");
+        let half: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != "JWT_ISSUER").collect();
+        assert!(matches!(Config::from_lookup(lookup(&half)), Err(ConfigError::Missing("JWT_ISSUER"))));
+        assert_eq!(Config::from_lookup(lookup(&BASE)).unwrap().jwt.map(|j| j.issuer).as_deref(), Some("iss"));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::store::Store;
 pub struct Deps {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
-    pub verifier: TokenVerifier,
+    /// Present where the function verifies tokens (every HTTP function).
+    pub verifier: Option<TokenVerifier>,
     /// Present where the function's environment names a cursor key (the functions that list).
     pub cursors: Option<CursorCodec>,
     pub start_window: StartWindow,
@@ -48,7 +49,9 @@ impl Deps {
         let clients = crate::aws_clients::from_environment().await;
         let secrets = Secrets::load(&clients.secrets, &config.secrets).await?;
         let deps = Self::with_clients(config, &secrets, clients.dynamodb, clients.sqs)?;
-        deps.verifier.prefetch().await;
+        if let Some(verifier) = &deps.verifier {
+            verifier.prefetch().await;
+        }
         Ok(deps)
     }
 
@@ -81,7 +84,7 @@ impl Deps {
         Ok(Self {
             store: Store::new(dynamodb, &config.table_name),
             sqs,
-            verifier: TokenVerifier::new(&config.jwt)?,
+            verifier: config.jwt.as_ref().map(TokenVerifier::new).transpose()?,
             cursors: secrets.cursor.clone().map(CursorCodec::new),
             start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
             queues: config.queues.clone(),

@@ -12,6 +12,9 @@ use crate::jobs::JobHandler;
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config::from_env()?;
+    if config.jwt.is_none() {
+        return Err(crate::config::ConfigError::Missing("JWT_ISSUER").into());
+    }
     let deps = Arc::new(Deps::from_env_config(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
@@ -20,10 +23,11 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The entry point of the queue consumers and scheduled jobs.
+/// The entry point of the queue consumers and scheduled jobs. A job verifies no tokens: it
+/// builds no verifier and fetches no keys, whatever the environment says.
 pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let config = Config::from_env()?;
+    let config = Config { jwt: None, ..Config::from_env()? };
     let deps = Arc::new(Deps::from_env_config(&config).await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
         move |event: lambda_http::LambdaEvent<serde_json::Value>| {

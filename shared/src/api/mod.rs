@@ -366,7 +366,10 @@ impl<'a> Caller<'a> {
 
 async fn authenticate(deps: &Deps, req: &Request) -> Result<Principal, ApiError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    deps.verifier.verify_header(header).await.map_err(|error| match error {
+    // Unreachable on Lambda: `shared::lambda::serve` refuses to start an HTTP function without one.
+    let verifier =
+        deps.verifier.as_ref().ok_or_else(|| ApiError::Unavailable("no token verifier configured".into()))?;
+    verifier.verify_header(header).await.map_err(|error| match error {
         AuthError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
         rejected => {
             tracing::info!(reason = %rejected, "authentication failed");
