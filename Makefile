@@ -76,18 +76,18 @@ lambda-build: lint-tools
 bench: tools
 	cargo build --release --quiet -p get-event -p sweep-holds
 	cargo build --quiet -p local-runner
-	for f in get-event sweep-holds; do \
-		target/debug/local-runner cold-start --function $$f --binary target/release/$$f --starts 100; \
-		target/debug/local-runner cold-start --function $$f --binary target/release/$$f --starts 3 --invocations 1000; \
+	for run in "--starts 100" "--starts 3 --invocations 1000"; do \
+		target/debug/local-runner cold-start --function get-event --binary target/release/get-event --expect-status 404 $$run; \
+		target/debug/local-runner cold-start --function sweep-holds --binary target/release/sweep-holds $$run; \
 	done
 
 # The same with debug builds and three starts, inside `make test`, so the bench cannot rot and
 # the real bootstraps are seen answering from their own environment (about 30 s).
 bench-smoke: tools
 	cargo build --quiet -p get-event -p sweep-holds -p local-runner
-	for f in get-event sweep-holds; do \
-		target/debug/local-runner cold-start --function $$f --binary target/debug/$$f --starts 3 --invocations 2; \
-	done
+	target/debug/local-runner cold-start --function get-event --binary target/debug/get-event --expect-status 404 \
+		--starts 3 --invocations 2
+	target/debug/local-runner cold-start --function sweep-holds --binary target/debug/sweep-holds --starts 3 --invocations 2
 
 # Every operation of infra/openapi.yaml, every schemathesis check, against a stack of its own.
 fuzz: tools $(SCHEMATHESIS)

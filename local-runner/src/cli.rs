@@ -18,7 +18,7 @@ use crate::{create_table, emulator_clients, function_deps, queue_variables};
 
 const USAGE: &str = "usage: local-runner [serve]
        local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
-       local-runner cold-start --function NAME --binary PATH [--starts N] [--invocations N]
+       local-runner cold-start --function NAME --binary PATH [--starts N] [--invocations N] [--expect-status CODE]
 
 serve   starts DynamoDB Local and the SQS emulator, creates the template's tables, and serves
         every route of infra/template.yaml on http://127.0.0.1:$PORT (default 3000)
@@ -26,7 +26,8 @@ token   prints a local HS256 access token (default: organizer, tenant 00000000-0
 cold-start
         starts the function's bootstrap N times (default 100) against a local Runtime API, its
         sample event from events/ and emulators of its own, and prints process start → first
-        response (p50, p99, max) and resident memory after N invocations (default 1) per start";
+        response (p50, p99, max) and resident memory after N invocations (default 1) per start;
+        it fails on an invocation error, a 5xx, or a status other than --expect-status";
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let result = match args.first().map(String::as_str) {
@@ -81,8 +82,13 @@ fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
 }
 
 async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
-    let mut options =
-        crate::cold_start::Options { function: String::new(), binary: PathBuf::new(), starts: 100, invocations: 1 };
+    let mut options = crate::cold_start::Options {
+        expect_status: None,
+        function: String::new(),
+        binary: PathBuf::new(),
+        starts: 100,
+        invocations: 1,
+    };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().filter(|v| !v.is_empty()).ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -93,6 +99,10 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
             "--binary" => options.binary = PathBuf::from(value),
             "--starts" => options.starts = count()?,
             "--invocations" => options.invocations = count()?,
+            "--expect-status" => {
+                options.expect_status =
+                    Some(value.parse().map_err(|_| format!("--expect-status must be an HTTP status, not {value:?}"))?);
+            }
             other => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
         }
     }
@@ -121,9 +131,11 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
         report.errors,
         report.statuses
     );
-    // A 5xx means a dependency was not reached: the figures would not be a real request's.
-    if report.errors > 0 || report.statuses.keys().any(|status| *status >= 500) {
-        Err("the function answered with errors".into())
+    // A 5xx means a dependency was not reached, and a status other than the one expected means
+    // another path was timed (a 401 never reads the database): either way not the request meant.
+    let unexpected = |status: &u16| *status >= 500 || options.expect_status.is_some_and(|expected| expected != *status);
+    if report.errors > 0 || report.statuses.keys().any(unexpected) {
+        Err("the function answered with errors or an unexpected status".into())
     } else {
         Ok(())
     }

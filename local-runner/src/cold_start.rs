@@ -4,6 +4,10 @@
 //! (what Lambda bills as init plus the first invocation), and the process's resident memory is
 //! read from `/proc` once it has answered `invocations` times.
 //!
+//! The function gets the local stack's settings: its queue URLs, its secrets, `RUST_LOG=info` as
+//! the template's default, and the local HS256 token key, so unlike a deployed HTTP function it
+//! fetches no JWKS during init (one HTTPS round trip on AWS, not counted here).
+//!
 //! The Runtime API here serves only what the runtime client calls: `GET …/invocation/next`
 //! (the function's sample event from `events/`, or the same event again) and `POST
 //! …/invocation/{id}/response` or `…/error`. Everything stays on 127.0.0.1.
@@ -26,6 +30,9 @@ use crate::workers::create_queues;
 use crate::{LOCAL_DEFAULTS, create_table, emulator_clients, queue_variables};
 
 pub struct Options {
+    /// The HTTP status every answer must have (an HTTP function's), so the figures are of the
+    /// path meant (`get-event`'s sample answers 404 after its database read; a 401 would not be).
+    pub expect_status: Option<u16>,
     /// The function's name in the template, e.g. `get-event`.
     pub function: String,
     /// Its bootstrap, e.g. `target/release/get-event`.
@@ -108,19 +115,6 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
     let queues = create_queues(&clients.sqs, &template, "cold-start").await?;
     let secrets = crate::secrets::provision(&clients.secrets, &template, "cold-start").await?;
 
-    let (answers, mut answered) = mpsc::unbounded_channel();
-    let (asked, mut asks) = mpsc::unbounded_channel();
-    let api = Arc::new(RuntimeApi { event, invocations: Semaphore::new(0), next_id: Mutex::new(0), answers, asked });
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let runtime_api = listener.local_addr()?.to_string();
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(Arc::clone(&api));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
     let mut environment: Vec<(String, String)> =
         LOCAL_DEFAULTS.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
     environment.extend(queue_variables(&template, &queues));
@@ -128,7 +122,6 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
     environment.extend(
         [
             ("TABLE_NAME", table),
-            ("AWS_LAMBDA_RUNTIME_API", &runtime_api),
             ("AWS_LAMBDA_FUNCTION_NAME", &options.function),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
@@ -140,7 +133,7 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
             ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb),
             ("AWS_ENDPOINT_URL_SQS", &sqs),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &sqs),
-            ("RUST_LOG", "warn"),
+            ("RUST_LOG", "info"),
         ]
         .map(|(name, value)| (name.to_owned(), value.to_owned())),
     );
@@ -153,21 +146,44 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
         statuses: BTreeMap::new(),
     };
     for _ in 0..options.starts {
-        api.invocations.add_permits(options.invocations);
+        // A Runtime API of its own per start: a killed process's last `next` call, still pending
+        // on the previous one, can take no invocation meant for this one.
+        let (answers, mut answered) = mpsc::unbounded_channel();
+        let (asked, mut asks) = mpsc::unbounded_channel();
+        let api = Arc::new(RuntimeApi {
+            event: event.clone(),
+            invocations: Semaphore::new(options.invocations),
+            next_id: Mutex::new(0),
+            answers,
+            asked,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let runtime_api = listener.local_addr()?.to_string();
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(api);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
         let started = Instant::now();
         let mut child = tokio::process::Command::new(&options.binary)
             .env_clear()
             .envs(environment.iter().cloned())
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
         let mut first = None;
         for _ in 0..options.invocations {
-            let answer = tokio::time::timeout(Duration::from_secs(30), answered.recv())
-                .await
-                .map_err(|_| "the function did not answer within 30 s")?
-                .ok_or("the Runtime API stopped")?;
+            let answer = tokio::select! {
+                answer = tokio::time::timeout(Duration::from_secs(30), answered.recv()) => answer
+                    .map_err(|_| "the function did not answer within 30 s")?
+                    .ok_or("the Runtime API stopped")?,
+                exit = child.wait() => return Err(format!("the function exited before answering: {exit:?}").into()),
+            };
             report.errors += usize::from(answer.error);
             if let Some(status) = answer.status {
                 *report.statuses.entry(status).or_default() += 1;
@@ -182,8 +198,7 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
         let pid = child.id().ok_or("the function exited")?;
         report.rss_kib.push(resident_kib(pid)?);
         child.kill().await?;
-        // The other `next` calls of this start (one per invocation, and the one left waiting).
-        while asks.try_recv().is_ok() {}
+        server.abort();
     }
     report.cold_starts.sort_unstable();
     report.inits.sort_unstable();

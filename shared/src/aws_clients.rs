@@ -45,8 +45,10 @@ pub struct Clients {
 /// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
 /// reading just those, with the SDK's own environment providers, instead of `aws_config`'s default
 /// chains (profile files, SSO, web identity through STS, the instance metadata service) keeps
-/// those chains out of every bootstrap (docs/performance.md has the bytes). The local runner and
-/// the tests build their clients themselves, pointed at the emulators.
+/// those chains out of every bootstrap (docs/performance.md has the bytes). Not read either,
+/// and not set by the template: `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack
+/// endpoints, the user agent's app id, container credentials. The local runner and the tests
+/// build their clients themselves, pointed at the emulators.
 pub async fn from_environment() -> Clients {
     use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
     use aws_config::meta::region::ProvideRegion;

@@ -23,8 +23,9 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The entry point of the queue consumers and scheduled jobs. A job verifies no tokens: it
-/// builds no verifier and fetches no keys, whatever the environment says.
+/// The entry point of the queue consumers and scheduled jobs. A job verifies no tokens: its
+/// token settings are checked like any function's, then dropped, so it builds no verifier and
+/// fetches no keys.
 pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config { jwt: None, ..Config::from_env()? };

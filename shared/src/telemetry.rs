@@ -23,8 +23,8 @@ pub fn init() {
     drop(result);
 }
 
-/// `RUST_LOG`'s directives; `info` when it is unset or unreadable (a typo must not silence
-/// the logs).
+/// `RUST_LOG`'s directives; `info` when it is unset or does not parse. (A bare word parses as
+/// a target name: `inof` would log nothing; the template allows only the four level names.)
 fn log_filter(directives: Option<&str>) -> Targets {
     directives.and_then(|d| d.parse::<Targets>().ok()).unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
