@@ -27,12 +27,21 @@ fn route_timeout(method: &str, path: &str) -> Duration {
     template().routes.iter().find(|r| r.method == method && r.path == path).expect("route in the template").timeout
 }
 
+/// The hold's answer waits for its expiry message at most `EXPIRY_SEND_BUDGET`; without that
+/// bound it would wait for the SDK's 5 s attempt timeout and its retries. The allowance is
+/// measured, not guessed: the same hold with the queue service running, on the same loaded
+/// machine, plus a second of scheduling slack, still far below the 5 s an unbounded send costs.
 #[tokio::test]
-async fn with_the_queue_service_frozen_a_hold_still_answers_within_two_seconds() {
+async fn with_the_queue_service_frozen_a_hold_waits_no_longer_than_its_send_budget() {
     let _turn = crate::harness::heavy_test().await;
     let (emulators, tenant) = stack_of_its_own().await;
     let organizer = tenant.organizer();
     let (event, types) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
+
+    let started = Instant::now();
+    let usual = reserve(&tenant.user("customer", "before-the-freeze"), &event, &[(&types[0], 1)]).await;
+    let usual_time = started.elapsed();
+    assert_eq!(usual.status, 201, "{}", usual.text);
 
     emulators.sqs.freeze().unwrap();
     let started = Instant::now();
@@ -41,9 +50,14 @@ async fn with_the_queue_service_frozen_a_hold_still_answers_within_two_seconds()
     emulators.sqs.thaw().unwrap();
 
     assert_eq!(hold.status, 201, "{}", hold.text);
-    assert!(elapsed < Duration::from_secs(2), "the hold waited {elapsed:?} for its expiry message");
+    let allowed = shared::usecases::holds::EXPIRY_SEND_BUDGET + usual_time + Duration::from_secs(1);
+    assert!(
+        elapsed < allowed,
+        "the hold waited {elapsed:?} for its expiry message (allowed {allowed:?}: the send budget, \
+         {usual_time:?} for the same hold unfrozen, 1 s of slack)"
+    );
     let counts = capacity(&organizer, &event).await;
-    assert_eq!((counts["available"].as_u64(), counts["reserved"].as_u64()), (Some(8), Some(2)));
+    assert_eq!((counts["available"].as_u64(), counts["reserved"].as_u64()), (Some(7), Some(3)));
     assert_counts_add_up(&counts);
 }
 
