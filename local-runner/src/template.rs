@@ -394,6 +394,27 @@ mod tests {
     }
 
     #[test]
+    fn every_function_is_given_exactly_the_secrets_its_handler_reads() {
+        use shared::jobs::Job;
+        let template = project_template();
+        let declared = Endpoint::ALL
+            .iter()
+            .map(|e| (e.function_name(), e.needs()))
+            .chain(Job::ALL.iter().map(|j| (j.function_name(), j.needs())));
+        let mut wrong = Vec::new();
+        for (function, needs) in declared {
+            let given = |variable: &str| {
+                template.secret_variables.iter().any(|v| v.function == function && v.variable == variable)
+            };
+            let template_gives = (given("CURSOR_SECRET_ID"), given("PAYMENTS_SECRET_ID"));
+            if template_gives != (needs.cursor_key, needs.payments) {
+                wrong.push(format!("{function}: the template gives {template_gives:?}, the handler reads {needs:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
     fn every_job_has_exactly_one_trigger_in_the_template() {
         use shared::jobs::Job;
         let template = project_template();

@@ -33,7 +33,7 @@ pub fn secrets_manager(
     aws_sdk_secretsmanager::Client::from_conf(builder.timeout_config(timeouts).build())
 }
 
-/// Every client a function may use.
+/// Every client a function may use, pointed at the emulators (the local runner and the tests).
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -41,35 +41,44 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-/// Clients for AWS itself. On Lambda the region and the function role's credentials are in the
-/// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
-/// reading just those, with the SDK's own environment providers, instead of `aws_config`'s default
-/// chains (profile files, SSO, web identity through STS, the instance metadata service) keeps
-/// those chains out of every bootstrap (docs/performance.md has the bytes). Not read either,
-/// and not set by the template: `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack
-/// endpoints, the user agent's app id, container credentials. The local runner and the tests
-/// build their clients themselves, pointed at the emulators.
-pub async fn from_environment() -> Clients {
+/// The shared settings of a function's clients on AWS itself. On Lambda the region and the
+/// function role's credentials are in the environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); reading just those, with the SDK's own
+/// environment providers, instead of `aws_config`'s default chains (profile files, SSO, web
+/// identity through STS, the instance metadata service) keeps those chains out of every
+/// bootstrap (docs/performance.md has the bytes). Not read either, and not set by the template:
+/// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack endpoints, the user agent's app id,
+/// container credentials. The local runner and the tests build their clients themselves,
+/// pointed at the emulators.
+pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
     use aws_config::meta::region::ProvideRegion;
-    let sdk = aws_config::SdkConfig::builder()
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(EnvironmentVariableRegionProvider::new().region().await)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
         ))
-        .build();
-    let mut dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&sdk);
-    dynamodb_config.set_endpoint_url(endpoint_override("DYNAMODB"));
-    let mut sqs_config = aws_sdk_sqs::config::Builder::from(&sdk);
-    sqs_config.set_endpoint_url(endpoint_override("SQS"));
-    let mut secrets_config = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-    secrets_config.set_endpoint_url(endpoint_override("SECRETS_MANAGER"));
-    Clients {
-        dynamodb: dynamodb(dynamodb_config, timeouts()),
-        sqs: sqs(sqs_config, timeouts()),
-        secrets: secrets_manager(secrets_config, timeouts()),
-    }
+        .build()
+}
+
+pub fn dynamodb_from(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+    config.set_endpoint_url(endpoint_override("DYNAMODB"));
+    dynamodb(config, timeouts())
+}
+
+pub fn sqs_from(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let mut config = aws_sdk_sqs::config::Builder::from(sdk);
+    config.set_endpoint_url(endpoint_override("SQS"));
+    sqs(config, timeouts())
+}
+
+/// Used at cold start only, to read the function's secrets; built only by functions that read one.
+pub fn secrets_manager_from(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+    config.set_endpoint_url(endpoint_override("SECRETS_MANAGER"));
+    secrets_manager(config, timeouts())
 }
 
 /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, the SDK's names for another endpoint:

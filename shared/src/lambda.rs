@@ -8,14 +8,11 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::jobs::JobHandler;
 
-/// Builds clients once per cold start, then serves invocations of `handler`'s route.
+/// Builds what the route needs once per cold start, then serves invocations of `handler`'s route.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let config = Config::from_env()?;
-    if config.jwt.is_none() {
-        return Err(crate::config::ConfigError::Missing("JWT_ISSUER").into());
-    }
-    let deps = Arc::new(Deps::from_env_config(&config).await?);
+    let deps = Arc::new(Deps::from_environment::<H>(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
         async move { Ok::<_, std::convert::Infallible>(crate::api::handle(handler, &deps, request).await) }
@@ -23,13 +20,12 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The entry point of the queue consumers and scheduled jobs. A job verifies no tokens: its
-/// token settings are checked like any function's, then dropped, so it builds no verifier and
-/// fetches no keys.
+/// The entry point of the queue consumers and scheduled jobs. A job verifies no tokens, so it
+/// builds no verifier and fetches no keys.
 pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let config = Config { jwt: None, ..Config::from_env()? };
-    let deps = Arc::new(Deps::from_env_config(&config).await?);
+    let config = Config::from_env()?;
+    let deps = Arc::new(Deps::from_environment::<J>(&config).await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
         move |event: lambda_http::LambdaEvent<serde_json::Value>| {
             let deps = Arc::clone(&deps);

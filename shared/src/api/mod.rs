@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::{AuthError, Principal};
 use crate::cursor::{CursorCodec, PageKey};
-use crate::deps::Deps;
+use crate::deps::{ColdStart, Deps, Needs};
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, Query, body_bytes, problem_response};
 use crate::store::{EventWriteError, StoreError};
@@ -168,7 +168,7 @@ impl Endpoint {
 /// One route's handler, as a value the wrapper can call: [`Endpoint`] (any route, chosen at run
 /// time) or one of the [`routes`] types (one route, fixed at compile time, so a Lambda binary
 /// that serves it links that handler and no other).
-pub trait Handler: sealed::Sealed + Copy + Send + Sync + 'static {
+pub trait Handler: sealed::Sealed + ColdStart + Copy + Send + Sync + 'static {
     fn endpoint(self) -> Endpoint;
     fn call<'a>(
         self,
@@ -182,6 +182,11 @@ pub trait Handler: sealed::Sealed + Copy + Send + Sync + 'static {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Endpoint {}
+}
+
+/// Any route: whatever the configuration gives (the local runner serves them all).
+impl ColdStart for Endpoint {
+    const NEEDS: Needs = Needs::EVERYTHING;
 }
 
 impl Handler for Endpoint {
@@ -254,10 +259,17 @@ async fn health_route(caller: Caller<'_>, _req: &Request) -> Result<Response<Bod
     Ok(health::check(caller.deps).await)
 }
 
-/// The one table of routes and their handlers: it gives [`Endpoint`] its dispatch and each
-/// route its own type in [`routes`].
+/// What a route's function builds at cold start: the token verifier, and for some a secret.
+const ANSWERS: Needs = Needs { tokens: true, ..Needs::NOTHING };
+/// `/health` answers before authentication.
+const PUBLIC: Needs = Needs::NOTHING;
+const LISTS: Needs = Needs { cursor_key: true, ..ANSWERS };
+const PAYS: Needs = Needs { payments: true, ..ANSWERS };
+
+/// The one table of routes, their handlers and what their functions build at cold start: it
+/// gives [`Endpoint`] its dispatch and each route its own type in [`routes`].
 macro_rules! route_table {
-    ($($route:ident => $handler:path),* $(,)?) => {
+    ($($route:ident => $handler:path [$needs:ident]),* $(,)?) => {
         /// One type per route, for the Lambda binaries (`shared::lambda::serve(routes::GetEvent)`).
         pub mod routes {
             $(
@@ -268,6 +280,10 @@ macro_rules! route_table {
 
         $(
             impl sealed::Sealed for routes::$route {}
+
+            impl ColdStart for routes::$route {
+                const NEEDS: Needs = $needs;
+            }
 
             impl Handler for routes::$route {
                 fn endpoint(self) -> Endpoint {
@@ -285,6 +301,13 @@ macro_rules! route_table {
         )*
 
         impl Endpoint {
+            /// What the route's own function builds at cold start.
+            pub fn needs(self) -> Needs {
+                match self {
+                    $(Self::$route => $needs,)*
+                }
+            }
+
             async fn route_to(self, caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
                 match self {
                     $(Self::$route => $handler(caller, req).await,)*
@@ -303,31 +326,31 @@ macro_rules! route_table {
 }
 
 route_table! {
-    Health => health_route,
-    CreateVenue => venues::create,
-    ListVenues => venues::list,
-    GetVenue => venues::get,
-    UpdateVenue => venues::update,
-    CreateEvent => events::create,
-    ListEvents => events::list,
-    GetEvent => events::get,
-    UpdateEvent => events::update,
-    DeleteEvent => events::delete,
-    PublishEvent => events::publish,
-    CreateTicketType => ticket_types::create,
-    ListTicketTypes => ticket_types::list,
-    UpdateTicketType => ticket_types::update,
-    GetCapacity => ticket_types::capacity,
-    CreateReservation => reservations::create,
-    GetReservation => reservations::get,
-    ReleaseReservation => reservations::release,
-    ConfirmReservation => reservations::confirm,
-    GetOrder => reservations::get_order,
-    ListEventOrders => reservations::event_orders,
-    ListCustomerOrders => reservations::customer_orders,
-    CancelEvent => cancellation::cancel,
-    GetCancellation => cancellation::get,
-    RefundOrder => cancellation::refund_order,
+    Health => health_route [PUBLIC],
+    CreateVenue => venues::create [ANSWERS],
+    ListVenues => venues::list [LISTS],
+    GetVenue => venues::get [ANSWERS],
+    UpdateVenue => venues::update [ANSWERS],
+    CreateEvent => events::create [ANSWERS],
+    ListEvents => events::list [LISTS],
+    GetEvent => events::get [ANSWERS],
+    UpdateEvent => events::update [ANSWERS],
+    DeleteEvent => events::delete [ANSWERS],
+    PublishEvent => events::publish [ANSWERS],
+    CreateTicketType => ticket_types::create [ANSWERS],
+    ListTicketTypes => ticket_types::list [ANSWERS],
+    UpdateTicketType => ticket_types::update [ANSWERS],
+    GetCapacity => ticket_types::capacity [ANSWERS],
+    CreateReservation => reservations::create [ANSWERS],
+    GetReservation => reservations::get [ANSWERS],
+    ReleaseReservation => reservations::release [ANSWERS],
+    ConfirmReservation => reservations::confirm [PAYS],
+    GetOrder => reservations::get_order [ANSWERS],
+    ListEventOrders => reservations::event_orders [LISTS],
+    ListCustomerOrders => reservations::customer_orders [LISTS],
+    CancelEvent => cancellation::cancel [ANSWERS],
+    GetCancellation => cancellation::get [ANSWERS],
+    RefundOrder => cancellation::refund_order [ANSWERS],
 }
 
 /// An authenticated request's context.

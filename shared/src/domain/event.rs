@@ -1,7 +1,6 @@
 //! Events: their fields, defaults, lifecycle state machine and the rules an event must keep.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -306,10 +305,7 @@ impl EventInput {
             doors_open_at: self
                 .doors_open_at
                 .map(|inner| inner.and_then(|t| p.take(fields::timestamp("doors_open_at", &t)))),
-            timezone: self
-                .timezone
-                .and_then(|z| p.take(fields::time_zone("timezone", &z)))
-                .map(|z| z.name().to_owned()),
+            timezone: self.timezone.and_then(|z| p.take(fields::time_zone("timezone", &z))),
             capacity: self.capacity.and_then(|c| p.take(fields::whole_number("capacity", c, 1, 1_000_000))),
             cancellation_deadline_hours: self
                 .cancellation_deadline_hours
@@ -486,8 +482,16 @@ impl Event {
 
     /// The calendar day the event starts on, where it happens.
     pub fn local_start_date(&self) -> NaiveDate {
-        let zone: Tz = self.timezone.parse().unwrap_or(Tz::UTC);
-        self.starts_at.with_timezone(&zone).date_naive()
+        let zone = jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let local = jiff::Timestamp::from_second(self.starts_at.timestamp())
+            .map(|instant| instant.to_zoned(zone).date())
+            .ok()
+            .and_then(|day| {
+                let (month, day_of_month) = (u32::try_from(day.month()).ok()?, u32::try_from(day.day()).ok()?);
+                NaiveDate::from_ymd_opt(day.year().into(), month, day_of_month)
+            });
+        // Stored start times are validated RFC 3339 instants, always within jiff's range.
+        local.unwrap_or_else(|| self.starts_at.date_naive())
     }
 
     /// What makes two events duplicates: same venue, same local day, same name ignoring case.
@@ -643,6 +647,22 @@ mod tests {
         assert_eq!(a.duplicate_key(), b.duplicate_key());
         b.starts_at = "2027-06-16T05:00:00Z".parse().unwrap(); // the 16th in New York
         assert_ne!(a.duplicate_key(), b.duplicate_key());
+    }
+
+    #[test]
+    fn the_local_start_date_follows_the_zone_rules_on_that_day() {
+        let (event, _) = event_at(Duration::days(5));
+        let on = |event: &Event, zone: &str, at: &str| {
+            let mut event = event.clone();
+            (event.timezone, event.starts_at) = (zone.into(), at.parse().unwrap());
+            event.local_start_date().to_string()
+        };
+        assert_eq!(on(&event, "Pacific/Kiritimati", "2027-01-01T10:30:00Z"), "2027-01-02"); // UTC+14
+        assert_eq!(on(&event, "Pacific/Pago_Pago", "2027-01-01T10:30:00Z"), "2026-12-31"); // UTC-11
+        // 23:30 local either side of New York's spring change (UTC-5 before, UTC-4 after).
+        assert_eq!(on(&event, "America/New_York", "2027-03-14T03:30:00Z"), "2027-03-13");
+        assert_eq!(on(&event, "America/New_York", "2027-03-15T03:30:00Z"), "2027-03-14");
+        assert_eq!(on(&event, "UTC", "2027-03-15T23:59:59Z"), "2027-03-15");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use uuid::Uuid;
@@ -78,7 +77,7 @@ pub fn timestamp(field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
 
 /// An IANA zone name, exactly as spelled in the database. Bare abbreviations and legacy
 /// aliases without a region (`EST`, `CET`, `Japan`) are refused: they hide DST rules.
-pub fn time_zone(field: &str, raw: &str) -> Result<Tz, FieldError> {
+pub fn time_zone(field: &str, raw: &str) -> Result<String, FieldError> {
     let invalid = || {
         FieldError::new(
             field,
@@ -89,8 +88,9 @@ pub fn time_zone(field: &str, raw: &str) -> Result<Tz, FieldError> {
     if raw != "UTC" && !raw.contains('/') {
         return Err(invalid());
     }
-    let zone: Tz = raw.parse().map_err(|_| invalid())?;
-    if zone.name() == raw { Ok(zone) } else { Err(invalid()) }
+    // The database's lookup ignores case; the name it answers with is the one it stores.
+    let zone = jiff::tz::TimeZone::get(raw).map_err(|_| invalid())?;
+    if zone.iana_name() == Some(raw) { Ok(raw.to_owned()) } else { Err(invalid()) }
 }
 
 /// An `https` URL whose host is a public name or address, so clients that fetch it cannot be

@@ -77,7 +77,7 @@ impl CreateVenue {
             id,
             name: name.expect("checked"),
             capacity: capacity.expect("checked"),
-            timezone: timezone.expect("checked").name().to_owned(),
+            timezone: timezone.expect("checked"),
             address,
             created_by: created_by.to_owned(),
             created_at: now,
@@ -101,7 +101,7 @@ impl UpdateVenue {
             next.capacity = capacity;
         }
         if let Some(zone) = self.timezone.as_ref().and_then(|z| problems.take(fields::time_zone("timezone", z))) {
-            zone.name().clone_into(&mut next.timezone);
+            next.timezone = zone;
         }
         match &self.address {
             Some(Some(address)) => next.address = address.clone().validate(&mut problems),

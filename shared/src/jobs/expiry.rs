@@ -2,10 +2,10 @@
 //! ([`crate::store::Store::end_hold`]): a delay message per hold on the expiry queue, and a
 //! scheduled sweep over the expiry index. Either alone returns the tickets.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tokio::time::{Duration, Instant};
 
 use super::JobError;
+use super::batch::BatchPlan;
 use crate::deps::Deps;
 use crate::messages::{ExpiryMessage, send};
 use crate::store::StoreError;
@@ -20,25 +20,16 @@ const SWEEP_CONCURRENCY: usize = 8;
 /// function is never cut off mid-way.
 const SWEEP_STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(9);
 
-/// The expiry queue's consumer. Each message is handled on its own; only failed ones are
-/// reported, so SQS redelivers just those (and, after five tries, moves them to the DLQ).
-pub async fn handle_batch(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        if let Err(error) = process(deps, record.body.as_deref().unwrap_or_default()).await {
-            tracing::warn!(%error, message_id = %id, "expiry message failed; SQS will redeliver it");
-            response.add_failure(id);
-        }
-    }
-    response
-}
+/// The expiry queue's consumer: each message on its own, one after another. Only failed ones
+/// are reported, so SQS redelivers just those (and, after five tries, moves them to the DLQ).
+pub const QUEUE: BatchPlan =
+    BatchPlan { at_once: 1, start_budget: Duration::ZERO, on_failure: "expiry message failed; SQS will redeliver it" };
 
-async fn process(deps: &Deps, body: &str) -> Result<(), JobError> {
-    let message: ExpiryMessage = serde_json::from_str(body)?;
+/// Ends the message's hold if it is due; a message for a hold longer than SQS's longest delay
+/// goes back on the queue for the remainder.
+pub async fn handle(deps: &Deps, message: ExpiryMessage) -> Result<(), JobError> {
     let now = crate::domain::now();
     if now < message.expires_at {
-        // Not due yet (a hold longer than SQS's longest delay): wait out the remainder.
         return Ok(send(&deps.sqs, deps.queues.expiry.as_deref(), &message, message.delay_seconds(now)).await?);
     }
     holds::expire(deps, message.tenant_id, message.reservation_id).await?;

@@ -14,11 +14,11 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::JobError;
+use super::batch::BatchPlan;
 use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, CancellationStatus};
 use crate::domain::reservation::ReservationStatus;
@@ -37,24 +37,16 @@ const VOIDS_AT_ONCE: usize = 5;
 /// no step starts with less than this left before the deadline.
 pub const STEP_BUDGET: Duration = Duration::from_secs(10);
 
-/// The fan-out queue's consumer.
-pub async fn handle_batch(deps: &Deps, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let result = match serde_json::from_str::<FanOutMessage>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => fan_out(deps, &message, deadline).await,
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, message_id = %id, "fan-out stopped; SQS will redeliver it and it resumes at its checkpoint");
-            response.add_failure(id);
-        }
-    }
-    response
-}
+/// The fan-out queue's consumer (one message per batch). A message that stops is redelivered
+/// and resumes at its checkpoint.
+pub const QUEUE: BatchPlan = BatchPlan {
+    at_once: 1,
+    start_budget: Duration::ZERO,
+    on_failure: "fan-out stopped; SQS will redeliver it and it resumes at its checkpoint",
+};
 
-async fn fan_out(deps: &Deps, message: &FanOutMessage, deadline: Instant) -> Result<(), JobError> {
+/// Works through one cancellation's fan-out, step by step, until it is done or its time is up.
+pub async fn fan_out(deps: &Deps, message: &FanOutMessage, deadline: Instant) -> Result<(), JobError> {
     let tenant = message.tenant_id;
     let mut steps = 0;
     loop {

@@ -3,11 +3,12 @@
 //! type (`shared::lambda::serve_job(shared::jobs::SweepHolds)`); the local runner serves them
 //! all through [`Job`].
 
+pub mod batch;
 pub mod expiry;
 pub mod fanout;
 pub mod refunds;
 
-use crate::deps::Deps;
+use crate::deps::{ColdStart, Deps, Needs};
 use crate::messages::SendError;
 use crate::usecases::settlement::NotifyError;
 
@@ -63,7 +64,7 @@ impl Job {
 
 /// One job's handler as a value: [`Job`] (any, chosen at run time) or one of this module's job types
 /// (one, fixed at compile time, so its Lambda binary links that job and no other).
-pub trait JobHandler: sealed::Sealed + Copy + Send + Sync + 'static {
+pub trait JobHandler: sealed::Sealed + ColdStart + Copy + Send + Sync + 'static {
     fn job(self) -> Job;
     fn run(
         self,
@@ -71,6 +72,11 @@ pub trait JobHandler: sealed::Sealed + Copy + Send + Sync + 'static {
         payload: serde_json::Value,
         deadline: tokio::time::Instant,
     ) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+}
+
+/// Any job: whatever the configuration gives (the local runner serves them all).
+impl ColdStart for Job {
+    const NEEDS: Needs = Needs::EVERYTHING;
 }
 
 impl JobHandler for Job {
@@ -88,20 +94,32 @@ impl JobHandler for Job {
     }
 }
 
-fn batch<T: serde::de::DeserializeOwned>(payload: serde_json::Value) -> Result<T, JobError> {
-    Ok(serde_json::from_value(payload)?)
-}
-
 fn answer(value: impl serde::Serialize) -> Result<serde_json::Value, JobError> {
     serde_json::to_value(value).map_err(|e| JobError::Failed(format!("the response cannot be encoded: {e}")))
+}
+
+/// A queue consumer's invocation: the SQS event decoded, and the batch's failures as the answer.
+async fn consume<M, F, Fut>(
+    payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+    plan: batch::BatchPlan,
+    handle: F,
+) -> Result<serde_json::Value, JobError>
+where
+    M: serde::de::DeserializeOwned,
+    F: Fn(M, batch::Delivery) -> Fut,
+    Fut: Future<Output = Result<(), JobError>>,
+{
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(payload)?;
+    answer(batch::each_message(event, deadline, plan, handle).await)
 }
 
 async fn expire_holds(
     deps: &Deps,
     payload: serde_json::Value,
-    _deadline: tokio::time::Instant,
+    deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    answer(expiry::handle_batch(deps, batch(payload)?).await)
+    consume(payload, deadline, expiry::QUEUE, |message, _| expiry::handle(deps, message)).await
 }
 
 async fn sweep_holds(
@@ -117,7 +135,13 @@ async fn fan_out_refunds(
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    answer(fanout::handle_batch(deps, batch(payload)?, deadline).await)
+    consume(
+        payload,
+        deadline,
+        fanout::QUEUE,
+        |message, _| async move { fanout::fan_out(deps, &message, deadline).await },
+    )
+    .await
 }
 
 async fn process_refunds(
@@ -125,7 +149,10 @@ async fn process_refunds(
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    answer(refunds::handle_batch(deps, batch(payload)?, deadline).await)
+    consume(payload, deadline, refunds::queue(deps), |message, delivery| async move {
+        refunds::process(deps, &message, delivery, deadline).await
+    })
+    .await
 }
 
 async fn resume_cancellations(
@@ -146,12 +173,16 @@ mod sealed {
 /// One type per job, for the Lambda binaries (`shared::lambda::serve_job(shared::jobs::SweepHolds)`),
 /// and `Job::handle` over all of them, for the local runner.
 macro_rules! job_types {
-    ($($job:ident => $run:ident),* $(,)?) => {
+    ($($job:ident => $run:ident [$needs:expr]),* $(,)?) => {
         $(
             #[derive(Debug, Clone, Copy)]
             pub struct $job;
 
             impl sealed::Sealed for $job {}
+
+            impl ColdStart for $job {
+                const NEEDS: Needs = $needs;
+            }
 
             impl JobHandler for $job {
                 fn job(self) -> Job {
@@ -170,6 +201,13 @@ macro_rules! job_types {
         )*
 
         impl Job {
+            /// What the job's own function builds at cold start (no job verifies tokens).
+            pub fn needs(self) -> Needs {
+                match self {
+                    $(Job::$job => $needs,)*
+                }
+            }
+
             /// Runs the job on its trigger's payload (an SQS event, or a scheduled event) and
             /// returns the Lambda response: the batch's failed message ids, or the schedule's
             /// count. `deadline` is when the invocation is cut off (the Lambda context's); work
@@ -190,9 +228,9 @@ macro_rules! job_types {
 }
 
 job_types! {
-    ExpireHolds => expire_holds,
-    SweepHolds => sweep_holds,
-    FanOutRefunds => fan_out_refunds,
-    ProcessRefunds => process_refunds,
-    ResumeCancellations => resume_cancellations,
+    ExpireHolds => expire_holds [Needs::NOTHING],
+    SweepHolds => sweep_holds [Needs::NOTHING],
+    FanOutRefunds => fan_out_refunds [Needs::NOTHING],
+    ProcessRefunds => process_refunds [Needs { payments: true, ..Needs::NOTHING }],
+    ResumeCancellations => resume_cancellations [Needs::NOTHING],
 }

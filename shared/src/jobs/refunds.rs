@@ -9,12 +9,11 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::JobError;
+use super::batch::{BatchPlan, Delivery};
 use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, RefundPolicy};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
@@ -26,6 +25,8 @@ use crate::usecases::settlement::{finish_if_done, notify};
 /// The refund queue's `maxReceiveCount`: the delivery that fails for the last time marks the
 /// order `REFUND_FAILED` before SQS moves the message to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
+/// The refund queue's event source `BatchSize`: the whole batch runs side by side.
+pub const BATCH_SIZE: usize = 10;
 /// Time kept, after the provider's answer, to record the outcome in DynamoDB.
 pub const RECORDING_MARGIN: Duration = Duration::from_secs(3);
 /// Stripe keeps an idempotency key for at least 24 hours; a refund older than this is looked up
@@ -44,26 +45,9 @@ pub fn cancellation_refund_id(cancellation: Uuid, order: Uuid) -> String {
     format!("cancel-{cancellation}-{order}")
 }
 
-/// What SQS says about a delivery.
-#[derive(Debug, Clone, Copy)]
-pub struct Delivery {
-    pub receives: u32,
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-impl Delivery {
-    fn of(record: &SqsMessage) -> Self {
-        let attribute = |name: &str| record.attributes.get(name).and_then(|v| v.parse::<i64>().ok());
-        Self {
-            receives: attribute("ApproximateReceiveCount").and_then(|c| u32::try_from(c).ok()).unwrap_or(1),
-            sent_at: attribute("SentTimestamp").and_then(DateTime::from_timestamp_millis),
-        }
-    }
-
-    /// After this delivery fails, SQS moves the message to the dead-letter queue.
-    fn is_last(self) -> bool {
-        self.receives >= MAX_RECEIVES
-    }
+/// After a delivery that fails, SQS moves the message to the dead-letter queue.
+fn is_last(delivery: Delivery) -> bool {
+    delivery.receives >= MAX_RECEIVES
 }
 
 /// The worst case of one message: one provider attempt and the writes around it.
@@ -72,31 +56,14 @@ pub fn message_budget(deps: &Deps) -> Duration {
 }
 
 /// The refund queue's consumer. The batch's messages run side by side, each only if one
-/// worst-case provider call still fits before `deadline`; the rest are reported as failed
+/// worst-case provider call still fits before the deadline; the rest are reported as failed
 /// (SQS redelivers them) rather than cut off by the timeout mid-way.
-pub async fn handle_batch(deps: &Deps, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-    let budget = message_budget(deps);
-    let work = event.records.iter().map(|record| async move {
-        let id = record.message_id.clone().unwrap_or_default();
-        if Instant::now() + budget > deadline {
-            tracing::warn!(message_id = %id, "no time left for this refund; SQS will redeliver it");
-            return Some(id);
-        }
-        let delivery = Delivery::of(record);
-        let result = match serde_json::from_str::<RefundMessage>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => process(deps, &message, delivery, deadline).await,
-            Err(error) => Err(error.into()),
-        };
-        result.err().map(|error| {
-            tracing::warn!(%error, message_id = %id, receives = delivery.receives, "refund not finished; SQS will redeliver it");
-            id
-        })
-    });
-    let mut response = SqsBatchResponse::default();
-    for failed in futures_util::future::join_all(work).await.into_iter().flatten() {
-        response.add_failure(failed);
+pub fn queue(deps: &Deps) -> BatchPlan {
+    BatchPlan {
+        at_once: BATCH_SIZE,
+        start_budget: message_budget(deps),
+        on_failure: "refund not finished; SQS will redeliver it",
     }
-    response
 }
 
 pub async fn process(
@@ -136,7 +103,7 @@ async fn single(
     if record.status != RefundStatus::Pending {
         return Ok(()); // ended already
     }
-    apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await
+    apply(deps, tenant, order, &record, None, is_last(delivery), deadline).await
 }
 
 async fn for_cancellation(
@@ -176,17 +143,17 @@ async fn for_cancellation(
                 .ok_or_else(|| JobError::Failed("pending refund without a record".into()))?;
             if busy == my_id {
                 let outcome =
-                    apply(deps, tenant, order.clone(), &record, Some(settlement), delivery.is_last(), deadline).await;
+                    apply(deps, tenant, order.clone(), &record, Some(settlement), is_last(delivery), deadline).await;
                 return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
             }
             // A single refund is at the provider: finish it first, so the amount owed is known.
             // (Its own message may be calling the provider too: `quiet` sees that.)
-            apply(deps, tenant, order, &record, None, delivery.is_last(), deadline).await?;
+            apply(deps, tenant, order, &record, None, is_last(delivery), deadline).await?;
             continue;
         }
         let waiting = order.waiting_refunds().next().cloned();
         if let Some(waiting) = waiting {
-            apply(deps, tenant, order, &waiting, None, delivery.is_last(), deadline).await?;
+            apply(deps, tenant, order, &waiting, None, is_last(delivery), deadline).await?;
             continue;
         }
         let owed = cancellation.still_owed(order.totals.total, order.refunded_amount);
@@ -208,7 +175,7 @@ async fn for_cancellation(
             created_at: crate::domain::now(),
             cancellation_id: Some(cancellation.id),
         };
-        ensure_time_for_a_call(deps, deadline, delivery.is_last())?;
+        ensure_time_for_a_call(deps, deadline, is_last(delivery))?;
         if deps.store.begin_cancellation_refund(tenant, &order, &record).await? {
             // The write's conditions pin every amount, so the order now is the one read plus this refund.
             let mut order = order;
@@ -216,7 +183,7 @@ async fn for_cancellation(
             order.committed_amount += record.amount;
             order.refunds.insert(record.id.clone(), record.clone());
             let outcome =
-                apply(deps, tenant, order.clone(), &record, Some(settlement), delivery.is_last(), deadline).await;
+                apply(deps, tenant, order.clone(), &record, Some(settlement), is_last(delivery), deadline).await;
             return settled(deps, tenant, &cancellation, &order, outcome, settlement, delivery).await;
         }
     }
@@ -234,7 +201,7 @@ async fn settled(
     settlement: Settlement,
     delivery: Delivery,
 ) -> Result<(), JobError> {
-    if outcome.is_ok() || delivery.is_last() {
+    if outcome.is_ok() || is_last(delivery) {
         after_settling(deps, tenant, cancellation, order).await?;
         if outcome.is_ok() && settlement.previously_failed {
             // The refund that had failed for good succeeded now (a redrive): maybe no failure is left.
