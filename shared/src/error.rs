@@ -55,7 +55,7 @@ impl From<DomainError> for ApiError {
         match error {
             DomainError::Invalid(errors) => Self::BadRequest(errors),
             DomainError::BrokenRule(errors) => Self::Unprocessable(errors),
-            DomainError::Conflict { code, detail } => Self::conflict(code, detail),
+            DomainError::Conflict { code, detail, fields } => Self::conflict_about(code, detail, fields),
         }
     }
 }

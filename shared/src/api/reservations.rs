@@ -9,15 +9,13 @@ use uuid::Uuid;
 use super::Caller;
 use super::events::load_visible;
 use crate::deps::Deps;
-use crate::domain::event::EventStatus;
+use crate::domain::hold::{HoldRequest, price_hold};
 use crate::domain::reservation::{
-    ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationLine,
-    ReservationStatus, Totals,
+    ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationStatus,
 };
-use crate::error::{ApiError, FieldError, field_code};
+use crate::error::ApiError;
 use crate::http::{Query, json_response, parse_body, path_id};
 use crate::payments::PaymentError;
-use crate::store::StoredEvent;
 use crate::store::inventory::{ConfirmOutcome, HoldError};
 use crate::usecases::{availability, holds};
 
@@ -30,9 +28,12 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     for _ in 0..HOLD_ATTEMPTS {
         let current = load_visible(caller, event_id).await?;
         let now = crate::domain::now();
-        let (hold, versions) = price_hold(caller, &current, &request.lines, request.hold, now)?;
-        match caller.deps.store.place_hold(caller.tenant(), &hold, &versions).await {
+        let asked =
+            HoldRequest { lines: &request.lines, customer_id: &caller.principal.user_id, hold_for: request.hold };
+        let priced = price_hold(&current.event, &current.ticket_types, asked, now)?;
+        match caller.deps.store.place_hold(caller.tenant(), &priced).await {
             Ok(()) => {
+                let hold = priced.reservation;
                 holds::schedule_expiry(caller.deps, caller.tenant(), &hold).await;
                 availability::follow(caller.deps, caller.tenant(), event_id).await;
                 return Ok(json_response(StatusCode::CREATED, &json!({ "reservation": hold })));
@@ -55,98 +56,6 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         }
     }
     Err(ApiError::Unavailable("ticket types kept changing during the hold".into()))
-}
-
-/// Checks a request against the event as read and prices it; the transaction that follows
-/// re-checks what can change (availability, sales open, the type's version) at commit time.
-fn price_hold(
-    caller: Caller<'_>,
-    current: &StoredEvent,
-    lines: &[(Uuid, u32)],
-    hold: chrono::Duration,
-    now: DateTime<Utc>,
-) -> Result<(Reservation, Vec<u64>), ApiError> {
-    let mut unknown = Vec::new();
-    let mut types = Vec::new();
-    for (i, (id, quantity)) in lines.iter().enumerate() {
-        match current.ticket_type(*id) {
-            Some(t) => types.push((i, t, *quantity)),
-            None => unknown.push(FieldError::new(
-                format!("items[{i}].ticket_type_id"),
-                field_code::NOT_FOUND,
-                "no such ticket type",
-            )),
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(ApiError::Unprocessable(unknown));
-    }
-    let bounds: Vec<_> = types
-        .iter()
-        .filter(|(_, t, q)| *q < t.min_per_order || *q > t.max_per_order)
-        .map(|(i, t, _)| {
-            FieldError::new(
-                format!("items[{i}].quantity"),
-                field_code::RULE_VIOLATED,
-                format!("{} sells {} to {} per order", t.name, t.min_per_order, t.max_per_order),
-            )
-        })
-        .collect();
-    if !bounds.is_empty() {
-        return Err(ApiError::Unprocessable(bounds));
-    }
-    let sold_out = |ids: Vec<FieldError>| {
-        ApiError::conflict_about("SOLD_OUT", "not enough tickets left for the ticket types listed", ids)
-    };
-    if now >= current.event.starts_at {
-        return Err(ApiError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
-    }
-    match current.event.status {
-        EventStatus::OnSale => {}
-        EventStatus::SoldOut => {
-            return Err(sold_out(types.iter().map(|(i, t, _)| sold_out_line(*i, t.id)).collect()));
-        }
-        other => {
-            return Err(ApiError::conflict("SALES_NOT_OPEN", format!("the event is {}, not on sale", other.as_str())));
-        }
-    }
-    if let Some((_, closed, _)) = types.iter().find(|(_, t, _)| !t.is_selling_at(now)) {
-        return Err(ApiError::conflict("SALES_NOT_OPEN", format!("sales of {} are not open now", closed.name)));
-    }
-    let short: Vec<_> =
-        types.iter().filter(|(_, t, q)| t.available < *q).map(|(i, t, _)| sold_out_line(*i, t.id)).collect();
-    if !short.is_empty() {
-        return Err(sold_out(short));
-    }
-    let currency = &types[0].1.currency;
-    if types.iter().any(|(_, t, _)| &t.currency != currency) {
-        return Err(ApiError::rule("items", "all ticket types of one reservation must share a currency"));
-    }
-    let items: Vec<ReservationLine> = types
-        .iter()
-        .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
-        .collect();
-    let reservation = Reservation {
-        id: Uuid::now_v7(),
-        event_id: current.event.id,
-        customer_id: caller.principal.user_id.clone(),
-        status: ReservationStatus::Held,
-        totals: Totals::of(&items),
-        items,
-        currency: currency.clone(),
-        expires_at: now + hold,
-        created_at: now,
-        order_id: None,
-    };
-    Ok((reservation, types.iter().map(|(_, t, _)| t.version).collect()))
-}
-
-fn sold_out_line(index: usize, ticket_type: Uuid) -> FieldError {
-    FieldError::new(
-        format!("items[{index}].ticket_type_id"),
-        "SOLD_OUT",
-        format!("ticket type {ticket_type} is sold out"),
-    )
 }
 
 pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -39,9 +39,9 @@ pub enum DomainError {
     #[error("input breaks a rule: {0:?}")]
     BrokenRule(Vec<FieldError>),
     /// The thing's current state forbids the change; `code` names the rule, e.g.
-    /// `INVALID_STATE_TRANSITION`.
+    /// `INVALID_STATE_TRANSITION`; `fields`, where given, name what it concerns.
     #[error("conflict {code}: {detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: &'static str, detail: String, fields: Vec<FieldError> },
 }
 
 impl DomainError {
@@ -50,6 +50,11 @@ impl DomainError {
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict { code, detail: detail.into() }
+        Self::Conflict { code, detail: detail.into(), fields: Vec::new() }
+    }
+
+    /// A conflict that names what it concerns, e.g. the ticket types that sold out.
+    pub fn conflict_about(code: &'static str, detail: impl Into<String>, fields: Vec<FieldError>) -> Self {
+        Self::Conflict { code, detail: detail.into(), fields }
     }
 }

@@ -5,6 +5,7 @@ pub mod cancellation;
 pub mod error;
 pub mod event;
 pub mod fields;
+pub mod hold;
 pub mod json;
 pub mod pricing;
 pub mod principal;

@@ -13,6 +13,7 @@ use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK
 use super::{Item, Page, Store, StoreError, StoredEvent, n, s};
 use crate::cursor::PageKey;
 use crate::domain::event::{Event, EventStatus};
+use crate::domain::hold::PricedHold;
 use crate::domain::reservation::{MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationStatus};
 use crate::domain::ticket_type::TicketType;
 
@@ -134,14 +135,15 @@ impl Store {
     /// Places a hold: every line's availability drops under the condition that it stays ≥ 0,
     /// that sales are open and that the type is still the version the prices came from; the
     /// customer's counters stay within their limits; the reservation is written. All or nothing.
-    pub async fn place_hold(&self, tenant: Uuid, hold: &Reservation, type_versions: &[u64]) -> Result<(), HoldError> {
+    pub async fn place_hold(&self, tenant: Uuid, priced: &PricedHold) -> Result<(), HoldError> {
+        let hold = &priced.reservation;
         // The counter's condition below only sees what the customer had before; one hold alone
         // must fit the cap too.
         if hold.tickets() > MAX_TICKETS_PER_EVENT {
             return Err(HoldError::TooManyTickets);
         }
         let mut items = Vec::new();
-        for (line, version) in hold.items.iter().zip(type_versions) {
+        for (line, version) in priced.lines() {
             let update = Update::builder()
                 .table_name(&self.table)
                 .key(PK, s(keys::event_pk(tenant, hold.event_id)))
@@ -151,7 +153,7 @@ impl Store {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":q", n(u64::from(line.quantity())))
                 .expression_attribute_values(":open", AttributeValue::Bool(true))
-                .expression_attribute_values(":version", n(*version))
+                .expression_attribute_values(":version", n(version))
                 .build()
                 .expect("table, key and expression are set");
             items.push(TransactWriteItem::builder().update(update).build());

@@ -440,7 +440,7 @@ async fn ticket_type_changes_respect_what_is_sold() {
 
 #[tokio::test]
 async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
-    use shared::domain::reservation::{Reservation, ReservationLine, ReservationStatus, Totals};
+    use shared::domain::hold::{HoldRequest, price_hold};
     use shared::store::inventory::HoldError;
     let tenant = Tenant::new();
     let organizer = tenant.organizer();
@@ -451,22 +451,11 @@ async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
     let read_before = deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
     assert_eq!(organizer.delete(&format!("/api/v1/events/{event_id}")).await.status, 204);
 
-    let now = chrono::Utc::now();
-    let ticket_type = &read_before.ticket_types[0];
-    let items = vec![ReservationLine::new(ticket_type.id, &ticket_type.name, ticket_type.prices().line(now, 1, 0, 10))];
-    let hold = Reservation {
-        id: uuid::Uuid::now_v7(),
-        event_id,
-        customer_id: "late".into(),
-        status: ReservationStatus::Held,
-        totals: Totals::of(&items),
-        items,
-        currency: "USD".into(),
-        expires_at: now + chrono::Duration::minutes(5),
-        created_at: now,
-        order_id: None,
-    };
-    let result = deps.store.place_hold(tenant.id, &hold, &[ticket_type.version]).await;
+    // Priced from the read taken before the delete, as a racing request would have.
+    let lines = [(read_before.ticket_types[0].id, 1)];
+    let request = HoldRequest { lines: &lines, customer_id: "late", hold_for: chrono::Duration::minutes(5) };
+    let hold = price_hold(&read_before.event, &read_before.ticket_types, request, chrono::Utc::now()).unwrap();
+    let result = deps.store.place_hold(tenant.id, &hold).await;
     assert!(matches!(result, Err(HoldError::Lines(ref lines)) if lines == &[0]), "{result:?}");
 }
 

@@ -1,0 +1,245 @@
+//! A hold request checked and priced against the event and ticket types as read: every rule that
+//! does not need the database. The hold's transaction then re-checks at commit time what can
+//! change meanwhile (availability, sales open, each type's version).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::error::{DomainError, FieldError, field_code};
+use super::event::{Event, EventStatus};
+use super::reservation::{Reservation, ReservationLine, ReservationStatus, Totals};
+use super::ticket_type::TicketType;
+
+/// A hold priced from the ticket types at the versions it was priced from; the transaction that
+/// places it requires each type still at that version, so a price or quantity edit in between
+/// makes it price again instead of locking a stale price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedHold {
+    pub reservation: Reservation,
+    type_versions: BTreeMap<Uuid, u64>,
+}
+
+impl PricedHold {
+    /// Each line with the version of its ticket type at pricing.
+    pub fn lines(&self) -> impl Iterator<Item = (&ReservationLine, u64)> {
+        self.reservation.items.iter().map(|line| (line, self.type_versions[&line.ticket_type_id]))
+    }
+}
+
+/// What a customer asks to hold: `(ticket type, quantity)` lines, for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRequest<'a> {
+    pub lines: &'a [(Uuid, u32)],
+    pub customer_id: &'a str,
+    pub hold_for: Duration,
+}
+
+/// Checks `request` against `event` and its ticket types and prices it at `now`.
+pub fn price_hold(
+    event: &Event,
+    ticket_types: &[TicketType],
+    request: HoldRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<PricedHold, DomainError> {
+    let mut unknown = Vec::new();
+    let mut types = Vec::new();
+    for (i, (id, quantity)) in request.lines.iter().enumerate() {
+        match ticket_types.iter().find(|t| t.id == *id) {
+            Some(t) => types.push((i, t, *quantity)),
+            None => unknown.push(FieldError::new(
+                format!("items[{i}].ticket_type_id"),
+                field_code::NOT_FOUND,
+                "no such ticket type",
+            )),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(DomainError::BrokenRule(unknown));
+    }
+    let bounds: Vec<_> = types
+        .iter()
+        .filter(|(_, t, q)| *q < t.min_per_order || *q > t.max_per_order)
+        .map(|(i, t, _)| {
+            FieldError::new(
+                format!("items[{i}].quantity"),
+                field_code::RULE_VIOLATED,
+                format!("{} sells {} to {} per order", t.name, t.min_per_order, t.max_per_order),
+            )
+        })
+        .collect();
+    if !bounds.is_empty() {
+        return Err(DomainError::BrokenRule(bounds));
+    }
+    let sold_out = |lines: Vec<FieldError>| {
+        DomainError::conflict_about("SOLD_OUT", "not enough tickets left for the ticket types listed", lines)
+    };
+    if now >= event.starts_at {
+        return Err(DomainError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
+    }
+    match event.status {
+        EventStatus::OnSale => {}
+        EventStatus::SoldOut => {
+            return Err(sold_out(types.iter().map(|(i, t, _)| sold_out_line(*i, t.id)).collect()));
+        }
+        other => {
+            return Err(DomainError::conflict(
+                "SALES_NOT_OPEN",
+                format!("the event is {}, not on sale", other.as_str()),
+            ));
+        }
+    }
+    if let Some((_, closed, _)) = types.iter().find(|(_, t, _)| !t.is_selling_at(now)) {
+        return Err(DomainError::conflict("SALES_NOT_OPEN", format!("sales of {} are not open now", closed.name)));
+    }
+    let short: Vec<_> =
+        types.iter().filter(|(_, t, q)| t.available < *q).map(|(i, t, _)| sold_out_line(*i, t.id)).collect();
+    if !short.is_empty() {
+        return Err(sold_out(short));
+    }
+    let currency = &types[0].1.currency;
+    if types.iter().any(|(_, t, _)| &t.currency != currency) {
+        return Err(DomainError::BrokenRule(vec![FieldError::new(
+            "items",
+            field_code::RULE_VIOLATED,
+            "all ticket types of one reservation must share a currency",
+        )]));
+    }
+    let items: Vec<ReservationLine> = types
+        .iter()
+        .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
+        .collect();
+    let reservation = Reservation {
+        id: Uuid::now_v7(),
+        event_id: event.id,
+        customer_id: request.customer_id.to_owned(),
+        status: ReservationStatus::Held,
+        totals: Totals::of(&items),
+        items,
+        currency: currency.clone(),
+        expires_at: now + request.hold_for,
+        created_at: now,
+        order_id: None,
+    };
+    Ok(PricedHold { reservation, type_versions: types.iter().map(|(_, t, _)| (t.id, t.version)).collect() })
+}
+
+fn sold_out_line(index: usize, ticket_type: Uuid) -> FieldError {
+    FieldError::new(
+        format!("items[{index}].ticket_type_id"),
+        "SOLD_OUT",
+        format!("ticket type {ticket_type} is sold out"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
+        serde_json::from_value(json!({
+            "id": Uuid::now_v7(), "venue_id": Uuid::now_v7(), "name": "Show", "slug": "show",
+            "description": null, "short_description": null, "category": null, "tags": [],
+            "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
+            "ends_at": starts_at + Duration::hours(2), "doors_open_at": null, "timezone": "UTC",
+            "capacity": 1000, "cancellation_deadline_hours": 24, "image_url": null,
+            "age_restriction": null, "metadata": {}, "created_by": "organizer", "created_at": starts_at,
+            "updated_at": starts_at, "version": 1,
+        }))
+        .unwrap()
+    }
+
+    fn ticket_type(name: &str, version: u64, available: u32) -> TicketType {
+        let now = Utc::now();
+        serde_json::from_value(json!({
+            "id": Uuid::now_v7(), "event_id": Uuid::now_v7(), "name": name, "description": null,
+            "price": 5000, "currency": "USD", "quantity": 100, "service_fee": 500, "facility_fee": 250,
+            "tax_rate_bps": 800, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
+            "max_per_order": 10, "pricing": null, "version": version, "available": available,
+            "reserved": 0, "sold": 100 - available, "sales_open": true, "created_at": now, "updated_at": now,
+        }))
+        .unwrap()
+    }
+
+    fn ask(lines: &[(Uuid, u32)]) -> HoldRequest<'_> {
+        HoldRequest { lines, customer_id: "customer-1", hold_for: Duration::minutes(15) }
+    }
+
+    fn on_sale() -> Event {
+        event("ON_SALE", Utc::now() + Duration::days(3))
+    }
+
+    fn conflict(result: Result<PricedHold, DomainError>) -> (&'static str, Vec<String>) {
+        match result {
+            Err(DomainError::Conflict { code, fields, .. }) => (code, fields.into_iter().map(|f| f.field).collect()),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    fn broken(result: Result<PricedHold, DomainError>) -> Vec<String> {
+        match result {
+            Err(DomainError::BrokenRule(fields)) => fields.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected a broken rule, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_line_is_priced_and_keeps_the_version_of_its_own_type() {
+        let (a, b) = (ticket_type("A", 3, 50), ticket_type("B", 7, 50));
+        let now = Utc::now();
+        let lines = [(b.id, 2), (a.id, 1)];
+        let priced = price_hold(&on_sale(), &[a.clone(), b.clone()], ask(&lines), now).unwrap();
+        let versions: Vec<_> = priced.lines().map(|(line, version)| (line.ticket_type_id, version)).collect();
+        assert_eq!(versions, [(b.id, 7), (a.id, 3)], "by type, whatever the order of the request");
+        let first = priced.lines().next().unwrap().0.price;
+        assert_eq!((first.subtotal, first.fees, first.tax, first.total), (10_000, 1_500, 920, 12_420));
+        let hold = &priced.reservation;
+        assert_eq!((hold.totals.subtotal, hold.totals.total), (15_000, 12_420 + 6_210));
+        assert_eq!((hold.status, hold.customer_id.as_str()), (ReservationStatus::Held, "customer-1"));
+        assert_eq!((hold.created_at, hold.expires_at), (now, now + Duration::minutes(15)));
+    }
+
+    #[test]
+    fn unknown_types_and_quantities_outside_the_order_limits_break_a_rule() {
+        let a = ticket_type("A", 1, 50);
+        let mut euro = ticket_type("E", 1, 50);
+        euro.currency = "EUR".into();
+        let types = [a.clone(), euro.clone()];
+        let refused = |lines: &[(Uuid, u32)]| broken(price_hold(&on_sale(), &types, ask(lines), Utc::now()));
+        assert_eq!(refused(&[(a.id, 1), (Uuid::now_v7(), 1)]), ["items[1].ticket_type_id"]);
+        assert_eq!(refused(&[(a.id, 11)]), ["items[0].quantity"]);
+        assert_eq!(refused(&[(a.id, 1), (euro.id, 1)]), ["items"]);
+    }
+
+    #[test]
+    fn only_an_event_on_sale_before_its_start_with_open_windows_sells() {
+        let a = ticket_type("A", 1, 50);
+        let lines = [(a.id, 1)];
+        let types = [a.clone()];
+        let published = event("PUBLISHED", Utc::now() + Duration::days(3));
+        assert_eq!(conflict(price_hold(&published, &types, ask(&lines), Utc::now())).0, "SALES_NOT_OPEN");
+        let started = on_sale();
+        assert_eq!(conflict(price_hold(&started, &types, ask(&lines), started.starts_at)).0, "SALES_NOT_OPEN");
+        let mut closed = a.clone();
+        closed.sales_end_at = Some(Utc::now() - Duration::minutes(1));
+        assert_eq!(conflict(price_hold(&on_sale(), &[closed], ask(&lines), Utc::now())).0, "SALES_NOT_OPEN");
+    }
+
+    #[test]
+    fn sold_out_names_the_lines_that_cannot_be_served() {
+        let (a, b) = (ticket_type("A", 1, 50), ticket_type("B", 1, 1));
+        let lines = [(a.id, 2), (b.id, 2)];
+        let types = [a.clone(), b.clone()];
+        assert_eq!(
+            conflict(price_hold(&on_sale(), &types, ask(&lines), Utc::now())),
+            ("SOLD_OUT", vec!["items[1].ticket_type_id".to_owned()])
+        );
+        let sold_out = event("SOLD_OUT", Utc::now() + Duration::days(3));
+        assert_eq!(
+            conflict(price_hold(&sold_out, &types, ask(&lines), Utc::now())).1,
+            ["items[0].ticket_type_id", "items[1].ticket_type_id"]
+        );
+    }
+}
