@@ -27,9 +27,11 @@ use aws_sdk_dynamodb::types::BillingMode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use shared::api::Endpoint;
 use shared::aws_clients::Clients;
 use shared::config::{Config, ConfigError};
 use shared::deps::Deps;
+use shared::jobs::Job;
 
 use crate::template::TableSpec;
 
@@ -114,35 +116,43 @@ pub fn function_deps(
     secrets: &secrets::LocalSecrets,
     clients: &Clients,
 ) -> Result<FunctionDeps, shared::deps::InitError> {
-    // A job verifies no tokens, as `shared::lambda::serve_job` builds it.
-    let build = |own: &secrets::FunctionSecrets, job: bool| {
+    let config_of = |own: &secrets::FunctionSecrets| {
         let mut all = variables.to_vec();
         if own.secrets.payments_key.is_some() {
             all.extend(payment_variables.iter().cloned());
         }
         all.extend(own.variables.iter().cloned());
-        let config = local_config_with(table, &all)?;
-        let config = if job { Config { jwt: None, ..config } } else { config };
-        Ok::<_, shared::deps::InitError>(Arc::new(Deps::with_clients(
-            &config,
-            &own.secrets,
-            clients.dynamodb.clone(),
-            clients.sqs.clone(),
-        )?))
+        local_config_with(table, &all)
     };
     let functions = template
         .routes
         .iter()
-        .map(|r| (&r.function, false))
-        .chain(template.queue_triggers.iter().map(|t| (&t.function, true)))
-        .chain(template.schedules.iter().map(|s| (&s.function, true)));
+        .map(|r| &r.function)
+        .chain(template.queue_triggers.iter().map(|t| &t.function))
+        .chain(template.schedules.iter().map(|s| &s.function));
     let mut by_function = HashMap::new();
-    for (function, job) in functions {
-        if !by_function.contains_key(function) {
-            by_function.insert(function.clone(), build(&secrets.of(function), job)?);
+    for function in functions {
+        if by_function.contains_key(function) {
+            continue;
         }
+        // Each function as its Lambda builds it: what its handler declares, from its own
+        // environment, which must name exactly the secrets the handler reads.
+        let needs = Endpoint::from_function_name(function)
+            .map(Endpoint::needs)
+            .or_else(|| Job::from_function_name(function).map(Job::needs))
+            .ok_or_else(|| shared::deps::InitError::Mismatch(format!("no handler for function {function}")))?;
+        let own = secrets.of(function);
+        let deps =
+            Deps::for_function(needs, &config_of(&own)?, &own.secrets, clients.dynamodb.clone(), clients.sqs.clone())?;
+        by_function.insert(function.clone(), Arc::new(deps));
     }
-    Ok(FunctionDeps { by_function, all: build(&secrets.all, false)? })
+    let all = Deps::with_clients(
+        &config_of(&secrets.all)?,
+        &secrets.all.secrets,
+        clients.dynamodb.clone(),
+        clients.sqs.clone(),
+    )?;
+    Ok(FunctionDeps { by_function, all: Arc::new(all) })
 }
 
 /// The template's queue variables (`EXPIRY_QUEUE_URL: !Ref ExpiryQueue`) with local URLs.

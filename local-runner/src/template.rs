@@ -415,6 +415,15 @@ mod tests {
     }
 
     #[test]
+    fn every_route_but_health_verifies_tokens_and_no_job_does() {
+        use shared::jobs::Job;
+        for endpoint in Endpoint::ALL {
+            assert_eq!(endpoint.needs().tokens, endpoint != Endpoint::Health, "{endpoint:?}");
+        }
+        assert!(Job::ALL.iter().all(|job| !job.needs().tokens));
+    }
+
+    #[test]
     fn every_job_has_exactly_one_trigger_in_the_template() {
         use shared::jobs::Job;
         let template = project_template();
@@ -469,6 +478,7 @@ mod tests {
         assert!(refund.timeout >= 4 * PROVIDER_ATTEMPT_TIMEOUT + refunds::RECORDING_MARGIN + Duration::from_secs(5));
         assert!(refund.timeout >= 2 * one_message);
         assert_eq!((refund.batch_size, refund.maximum_concurrency), (10, Some(5)));
+        assert_eq!(usize::try_from(refund.batch_size).unwrap(), refunds::BATCH_SIZE, "the whole batch side by side");
         let fan_out = trigger("fan-out-refunds");
         assert!(fan_out.timeout >= 3 * fanout::STEP_BUDGET, "several steps per invocation");
         assert_eq!((fan_out.batch_size, fan_out.maximum_concurrency), (1, Some(2)));

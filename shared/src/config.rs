@@ -45,8 +45,8 @@ pub struct PaymentConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    /// How tokens are verified: every HTTP function needs it; queue consumers and schedules
-    /// ignore it (`shared::lambda::serve_job`), so they build no verifier and fetch no keys.
+    /// How tokens are verified: every HTTP function but `/health` needs it; queue consumers and
+    /// schedules ignore it (their `Needs`), so they build no verifier and fetch no keys.
     pub jwt: Option<JwtConfig>,
     /// The secrets this function reads at cold start: the key that signs pagination cursors
     /// (so they cannot be forged or moved between lists) and the payment provider's key.

@@ -15,9 +15,9 @@ use crate::store::Store;
 pub struct Deps {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
-    /// Present where the function verifies tokens (every HTTP function).
+    /// Present where the function verifies tokens (every HTTP function but `/health`).
     pub verifier: Option<TokenVerifier>,
-    /// Present where the function's environment names a cursor key (the functions that list).
+    /// Present where the function signs list cursors (the functions that list).
     pub cursors: Option<CursorCodec>,
     pub start_window: StartWindow,
     pub queues: crate::config::QueueUrls,
@@ -115,6 +115,29 @@ impl Deps {
         sqs: aws_sdk_sqs::Client,
     ) -> Result<Self, InitError> {
         Self::build::<Configured>(config, secrets, dynamodb, sqs)
+    }
+
+    /// What a function with `needs` builds, from ready-made clients: the local runner builds
+    /// each function as Lambda does, with the same check of its environment and nothing more.
+    pub fn for_function(
+        needs: Needs,
+        config: &Config,
+        secrets: &Secrets,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+    ) -> Result<Self, InitError> {
+        check_environment(needs, config)?;
+        let mut deps = Self::with_clients(config, secrets, dynamodb, sqs)?;
+        if !needs.tokens {
+            deps.verifier = None;
+        }
+        if !needs.cursor_key {
+            deps.cursors = None;
+        }
+        if !needs.payments {
+            deps.payments = None;
+        }
+        Ok(deps)
     }
 
     fn build<F: ColdStart>(

@@ -389,7 +389,8 @@ impl<'a> Caller<'a> {
 
 async fn authenticate(deps: &Deps, req: &Request) -> Result<Principal, ApiError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    // Unreachable on Lambda: `shared::lambda::serve` refuses to start an HTTP function without one.
+    // Unreachable on Lambda: a route that needs tokens does not start without a verifier
+    // (`Deps::from_environment`), and a test holds every route but `/health` to needing them.
     let verifier =
         deps.verifier.as_ref().ok_or_else(|| ApiError::Unavailable("no token verifier configured".into()))?;
     verifier.verify_header(header).await.map_err(|error| match error {

@@ -33,7 +33,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let priced = price_hold(&current.event, &current.ticket_types, asked, now)?;
         match caller.deps.store.place_hold(caller.tenant(), &priced).await {
             Ok(()) => {
-                let hold = priced.reservation;
+                let hold = priced.into_reservation();
                 holds::schedule_expiry(caller.deps, caller.tenant(), &hold).await;
                 availability::follow(caller.deps, caller.tenant(), event_id).await;
                 return Ok(json_response(StatusCode::CREATED, &json!({ "reservation": hold })));

@@ -17,11 +17,19 @@ use super::ticket_type::TicketType;
 /// makes it price again instead of locking a stale price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedHold {
-    pub reservation: Reservation,
+    reservation: Reservation,
     type_versions: BTreeMap<Uuid, u64>,
 }
 
 impl PricedHold {
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
+    }
+
+    pub fn into_reservation(self) -> Reservation {
+        self.reservation
+    }
+
     /// Each line with the version of its ticket type at pricing.
     pub fn lines(&self) -> impl Iterator<Item = (&ReservationLine, u64)> {
         self.reservation.items.iter().map(|line| (line, self.type_versions[&line.ticket_type_id]))
@@ -43,6 +51,13 @@ pub fn price_hold(
     request: HoldRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<PricedHold, DomainError> {
+    if request.lines.is_empty() {
+        return Err(DomainError::BrokenRule(vec![FieldError::new(
+            "items",
+            field_code::OUT_OF_RANGE,
+            "a hold needs at least one line",
+        )]));
+    }
     let mut unknown = Vec::new();
     let mut types = Vec::new();
     for (i, (id, quantity)) in request.lines.iter().enumerate() {
@@ -195,7 +210,7 @@ mod tests {
         assert_eq!(versions, [(b.id, 7), (a.id, 3)], "by type, whatever the order of the request");
         let first = priced.lines().next().unwrap().0.price;
         assert_eq!((first.subtotal, first.fees, first.tax, first.total), (10_000, 1_500, 920, 12_420));
-        let hold = &priced.reservation;
+        let hold = priced.reservation();
         assert_eq!((hold.totals.subtotal, hold.totals.total), (15_000, 12_420 + 6_210));
         assert_eq!((hold.status, hold.customer_id.as_str()), (ReservationStatus::Held, "customer-1"));
         assert_eq!((hold.created_at, hold.expires_at), (now, now + Duration::minutes(15)));
@@ -211,6 +226,7 @@ mod tests {
         assert_eq!(refused(&[(a.id, 1), (Uuid::now_v7(), 1)]), ["items[1].ticket_type_id"]);
         assert_eq!(refused(&[(a.id, 11)]), ["items[0].quantity"]);
         assert_eq!(refused(&[(a.id, 1), (euro.id, 1)]), ["items"]);
+        assert_eq!(refused(&[]), ["items"]);
     }
 
     #[test]

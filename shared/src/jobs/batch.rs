@@ -128,6 +128,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_plan_for_the_whole_batch_runs_it_side_by_side() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let later = Instant::now() + Duration::from_mins(1);
+        let (running, most) = (&AtomicUsize::new(0), &AtomicUsize::new(0));
+        let bodies = ["1"; 10];
+        let plan = BatchPlan { at_once: 10, ..PLAN };
+        let response = each_message(event(&bodies), later, plan, |_: u32, _| async move {
+            most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        assert!(failed(&response).is_empty());
+        assert_eq!(most.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
     async fn a_message_that_cannot_finish_in_time_is_not_started() {
         let soon = Instant::now() + Duration::from_secs(5);
         let plan = BatchPlan { start_budget: Duration::from_secs(10), ..PLAN };

@@ -136,7 +136,7 @@ impl Store {
     /// that sales are open and that the type is still the version the prices came from; the
     /// customer's counters stay within their limits; the reservation is written. All or nothing.
     pub async fn place_hold(&self, tenant: Uuid, priced: &PricedHold) -> Result<(), HoldError> {
-        let hold = &priced.reservation;
+        let hold = priced.reservation();
         // The counter's condition below only sees what the customer had before; one hold alone
         // must fit the cap too.
         if hold.tickets() > MAX_TICKETS_PER_EVENT {
