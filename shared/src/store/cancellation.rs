@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
@@ -80,10 +80,8 @@ impl Store {
         let put = self.put(item, "attribute_not_exists(PK)", Vec::new());
         let mut items = vec![update, put];
         for ticket_type in &stored.ticket_types {
-            let close = Update::builder()
-                .table_name(&self.table)
-                .key(PK, s(keys::event_pk(tenant, event.id)))
-                .key(SK, s(keys::ticket_type_sk(ticket_type.id)))
+            let close = self
+                .update_at(keys::event_pk(tenant, event.id), keys::ticket_type_sk(ticket_type.id))
                 .update_expression("SET sales_open = :closed, cancelled = :yes")
                 .condition_expression("attribute_exists(PK)")
                 .expression_attribute_values(":closed", AttributeValue::Bool(false))
@@ -186,11 +184,7 @@ impl Store {
         let mut sets = vec!["fanout_cursor = :cursor", "progress_at = :now"];
         let cursor = step.cursor.clone().map_or(AttributeValue::Null(true), s);
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, read.event_id)))
-            .key(SK, s(CANCELLATION_SK))
+            .update_item_at(keys::event_pk(tenant, read.event_id), CANCELLATION_SK)
             .condition_expression("fanout_pages = :pages")
             .expression_attribute_values(":pages", n(read.fanout_pages))
             .expression_attribute_values(":one", n(1))
@@ -220,11 +214,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, read.event_id)))
-            .key(SK, s(CANCELLATION_SK))
+            .update_item_at(keys::event_pk(tenant, read.event_id), CANCELLATION_SK)
             .condition_expression("fanout_pages = :pages AND #status = :in_progress")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pages", n(read.fanout_pages))
@@ -278,17 +268,16 @@ impl Store {
     }
 
     pub async fn mark_notified(&self, tenant: Uuid, cancellation: Uuid, customer: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(cancellation_marks_pk(tenant, cancellation)))
-            .key(SK, s(format!("NOTIFIED#{}", keys::key_part(customer))))
-            .update_expression("SET sent = :yes")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.update_item_at(
+            cancellation_marks_pk(tenant, cancellation),
+            format!("NOTIFIED#{}", keys::key_part(customer)),
+        )
+        .update_expression("SET sent = :yes")
+        .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(classify)
     }
 
     /// Marks the cancellation finished once every enqueued order is settled, and takes it off
@@ -300,12 +289,7 @@ impl Store {
         } else {
             CancellationStatus::Completed
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, read.event_id)))
-            .key(SK, s(CANCELLATION_SK))
+        let result = self.update_item_at(keys::event_pk(tenant, read.event_id), CANCELLATION_SK)
             .update_expression(format!("SET #status = :final, completed_at = :now REMOVE {GSI3PK}, {GSI3SK}"))
             .condition_expression(
                 "#status = :in_progress AND fanout_done = :yes AND orders_settled = orders_total AND refunds_failed = :failed",
@@ -325,11 +309,7 @@ impl Store {
     /// reads `COMPLETED`.
     pub async fn clear_failures(&self, tenant: Uuid, event: Uuid) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(CANCELLATION_SK))
+            .update_item_at(keys::event_pk(tenant, event), CANCELLATION_SK)
             .update_expression("SET #status = :completed")
             .condition_expression("#status = :with_failures AND refunds_failed = :zero")
             .expression_attribute_names("#status", "status")
@@ -350,10 +330,8 @@ impl Store {
         counters: &[(&str, i64)],
     ) -> TransactWriteItem {
         let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(CANCELLATION_SK))
+        let mut update = self
+            .update_at(keys::event_pk(tenant, event), CANCELLATION_SK)
             .update_expression(format!("SET progress_at = :now ADD {}", adds.join(", ")))
             .condition_expression("id = :cancellation")
             .expression_attribute_values(":cancellation", s(cancellation.to_string()))

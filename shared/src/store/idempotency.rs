@@ -102,12 +102,7 @@ impl Store {
         body: &str,
         content_type: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(scope.pk()))
-            .key(SK, s("IDEM"))
+        let mut update = self.update_item_at(scope.pk(), "IDEM")
             .update_expression(
                 "SET #status = :completed, response_status = :code, response_body = :body, response_content_type = :type",
             )

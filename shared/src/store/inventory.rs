@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
@@ -103,10 +103,8 @@ impl Store {
             condition.push_str(" AND sold = :zero");
             values.insert(":zero".into(), n(0));
         }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event.id)))
-            .key(SK, s(keys::ticket_type_sk(before.id)))
+        let update = self
+            .update_at(keys::event_pk(tenant, event.id), keys::ticket_type_sk(before.id))
             .update_expression(format!("SET {} ADD available :delta", sets.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -118,10 +116,8 @@ impl Store {
     }
 
     fn bump_event_version(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event.id)))
-            .key(SK, s(keys::EVENT_SK))
+        let update = self
+            .update_at(keys::event_pk(tenant, event.id), keys::EVENT_SK)
             .update_expression("SET #version = #version + :one")
             .condition_expression("#version = :expected AND attribute_not_exists(deleted_at)")
             .expression_attribute_names("#version", "version")
@@ -144,10 +140,8 @@ impl Store {
         }
         let mut items = Vec::new();
         for (line, version) in priced.lines() {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .key(PK, s(keys::event_pk(tenant, hold.event_id)))
-                .key(SK, s(keys::ticket_type_sk(line.ticket_type_id)))
+            let update = self
+                .update_at(keys::event_pk(tenant, hold.event_id), keys::ticket_type_sk(line.ticket_type_id))
                 .update_expression("SET available = available - :q, reserved = reserved + :q")
                 .condition_expression("available >= :q AND sales_open = :open AND #version = :version")
                 .expression_attribute_names("#version", "version")
@@ -162,10 +156,8 @@ impl Store {
         items.push(self.count_holds(tenant, &hold.customer_id, 1));
         let tickets = hold.tickets();
         let room = MAX_TICKETS_PER_EVENT.saturating_sub(tickets);
-        let per_event = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::customer_pk(tenant, &hold.customer_id)))
-            .key(SK, s(keys::customer_event_sk(hold.event_id)))
+        let per_event = self
+            .update_at(keys::customer_pk(tenant, &hold.customer_id), keys::customer_event_sk(hold.event_id))
             .update_expression("ADD tickets :q")
             .condition_expression("attribute_not_exists(tickets) OR tickets <= :room")
             .expression_attribute_values(":q", n(u64::from(tickets)))
@@ -188,10 +180,8 @@ impl Store {
 
     /// `ADD active_holds :delta`; taking a hold is conditional on staying under the limit.
     fn count_holds(&self, tenant: Uuid, customer: &str, delta: i64) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::customer_pk(tenant, customer)))
-            .key(SK, s(keys::HOLDS_SK))
+        let mut update = self
+            .update_at(keys::customer_pk(tenant, customer), keys::HOLDS_SK)
             .update_expression("ADD active_holds :delta")
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
         if delta > 0 {
@@ -241,10 +231,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut condition = "#status = :held".to_owned();
-        let mut reservation = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::reservation_pk(tenant, hold.id)))
-            .key(SK, s(keys::RESERVATION_SK))
+        let mut reservation = self
+            .update_at(keys::reservation_pk(tenant, hold.id), keys::RESERVATION_SK)
             .update_expression("SET #status = :outcome REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":held", s(ReservationStatus::Held.as_str()))
@@ -261,10 +249,8 @@ impl Store {
             items.push(release.anyway());
         }
         items.push(self.count_holds(tenant, &hold.customer_id, -1));
-        let per_event = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::customer_pk(tenant, &hold.customer_id)))
-            .key(SK, s(keys::customer_event_sk(hold.event_id)))
+        let per_event = self
+            .update_at(keys::customer_pk(tenant, &hold.customer_id), keys::customer_event_sk(hold.event_id))
             .update_expression("ADD tickets :minus")
             .expression_attribute_values(":minus", AttributeValue::N(format!("-{}", hold.tickets())))
             .build()
@@ -284,10 +270,8 @@ impl Store {
         order: &Order,
         now: DateTime<Utc>,
     ) -> Result<ConfirmOutcome, StoreError> {
-        let reservation = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::reservation_pk(tenant, hold.id)))
-            .key(SK, s(keys::RESERVATION_SK))
+        let reservation = self
+            .update_at(keys::reservation_pk(tenant, hold.id), keys::RESERVATION_SK)
             .update_expression("SET #status = :confirmed, order_id = :order REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
             .condition_expression("#status = :held AND expires_at_ms > :now")
             .expression_attribute_names("#status", "status")
@@ -354,10 +338,8 @@ impl Store {
         to: &str,
         from: &str,
     ) -> TicketMove {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+        let update = self
+            .update_at(keys::event_pk(tenant, event), keys::ticket_type_sk(ticket_type))
             .update_expression(format!("SET {to} = {to} + :q, {from} = {from} - :q"))
             .expression_attribute_values(":q", n(u64::from(quantity)));
         TicketMove(update)
@@ -482,10 +464,8 @@ impl Store {
         guard: AttributeValue,
     ) -> TransactWriteItem {
         let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(keys::EVENT_SK))
+        let update = self
+            .update_at(keys::event_pk(tenant, event), keys::EVENT_SK)
             .update_expression("SET #status = :to, #version = #version + :one, updated_at = :now")
             .condition_expression(format!("{condition} AND attribute_not_exists(deleted_at)"))
             .expression_attribute_names("#status", "status")

@@ -302,10 +302,8 @@ impl Store {
         open: bool,
         require_no_sales: bool,
     ) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::event_pk(tenant, event)))
-            .key(SK, s(keys::ticket_type_sk(ticket_type)))
+        let mut update = self
+            .update_at(keys::event_pk(tenant, event), keys::ticket_type_sk(ticket_type))
             .update_expression("SET sales_open = :open")
             .expression_attribute_values(":open", AttributeValue::Bool(open));
         update = if require_no_sales {
@@ -585,6 +583,26 @@ fn with_keys<const N: usize>(value: &impl Serialize, key_values: [(&str, String)
         item.insert(name.to_owned(), s(value));
     }
     Ok(item)
+}
+
+impl Store {
+    /// An update of the item at `pk`/`sk`, to go into a transaction.
+    fn update_at(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).key(PK, s(pk)).key(SK, s(sk))
+    }
+
+    /// An update of the item at `pk`/`sk`, sent on its own.
+    fn update_item_at(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key(PK, s(pk)).key(SK, s(sk))
+    }
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {

@@ -4,7 +4,7 @@
 //! applied one at a time and each is applied once. A cancellation's refund settles the
 //! (cancellation, order) pair and moves the cancellation's counters in the same transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use uuid::Uuid;
@@ -203,10 +203,8 @@ impl Store {
         settlement: Option<Settlement>,
         attempts_seen: Option<u64>,
     ) -> Result<bool, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::order_pk(tenant, order.id)))
-            .key(SK, s(keys::ORDER_SK))
+        let mut update = self
+            .update_at(keys::order_pk(tenant, order.id), keys::ORDER_SK)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#refund", &refund.id)
             .expression_attribute_names("#refund_status", "status")
@@ -278,10 +276,8 @@ impl Store {
         order: &Order,
         settlement: Settlement,
     ) -> Result<bool, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(keys::order_pk(tenant, order.id)))
-            .key(SK, s(keys::ORDER_SK))
+        let update = self
+            .update_at(keys::order_pk(tenant, order.id), keys::ORDER_SK)
             .update_expression("SET settled_by = :cancellation, settled_outcome = :succeeded")
             .condition_expression(
                 "attribute_not_exists(settled_by) AND attribute_not_exists(pending_refund_id) \
@@ -319,11 +315,7 @@ impl Store {
         tenant: Uuid,
         order: Uuid,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::order_pk(tenant, order)))
-            .key(SK, s(keys::ORDER_SK))
+        self.update_item_at(keys::order_pk(tenant, order), keys::ORDER_SK)
     }
 }
 
