@@ -92,6 +92,8 @@ pub struct Template {
     pub schedules: Vec<ScheduleTrigger>,
     /// Environment variables that name a queue (`!Ref SomeQueue`): variable → queue.
     pub queue_variables: Vec<(String, String)>,
+    /// The functions whose environment names a queue: those that send.
+    pub queue_senders: Vec<String>,
     pub secrets: Vec<SecretSpec>,
     /// Per function, the variables that name a secret: what it reads at cold start.
     pub secret_variables: Vec<SecretVariable>,
@@ -215,13 +217,30 @@ impl Template {
             .collect();
         queue_variables.sort();
         queue_variables.dedup();
+        let mut queue_senders: Vec<String> = references
+            .iter()
+            .filter(|(_, _, target)| queue_ids.contains(&target.as_str()))
+            .map(|(function, _, _)| function.clone())
+            .collect();
+        queue_senders.sort();
+        queue_senders.dedup();
         let mut secret_variables: Vec<SecretVariable> = references
             .into_iter()
             .filter(|(_, _, target)| secrets.iter().any(|s| s.logical_id == *target))
             .map(|(function, variable, secret)| SecretVariable { function, variable, secret })
             .collect();
         secret_variables.sort();
-        Ok(Self { routes, tables, queues, queue_triggers, schedules, queue_variables, secrets, secret_variables })
+        Ok(Self {
+            routes,
+            tables,
+            queues,
+            queue_triggers,
+            schedules,
+            queue_variables,
+            queue_senders,
+            secrets,
+            secret_variables,
+        })
     }
 }
 
@@ -412,6 +431,21 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn a_function_builds_a_queue_client_exactly_where_its_environment_names_a_queue() {
+        use shared::jobs::Job;
+        let template = project_template();
+        let declared = Endpoint::ALL
+            .iter()
+            .map(|e| (e.function_name(), e.needs()))
+            .chain(Job::ALL.iter().map(|j| (j.function_name(), j.needs())));
+        for (function, needs) in declared {
+            // `/health` names no queue; it checks SQS with the client.
+            let sends = template.queue_senders.iter().any(|f| f == function) || function == "health";
+            assert_eq!(needs.queues, sends, "{function}");
+        }
     }
 
     #[test]

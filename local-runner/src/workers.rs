@@ -112,9 +112,15 @@ pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueu
         tracing::error!(function = %trigger.function, "no job handles this queue");
         return;
     };
+    // Lambda's pollers are not the function; here they borrow its queue client, which every
+    // consumer has (it sends: re-queued expiries, fan-out hand-overs, notifications).
+    let Some(sqs) = deps.sqs.clone() else {
+        tracing::error!(function = %trigger.function, "the consumer's function builds no queue client");
+        return;
+    };
     let pollers = (0..trigger.maximum_concurrency.unwrap_or(1).max(1)).map(|_| async {
         loop {
-            if let Err(error) = Box::pin(poll_once(&deps, job, &trigger, &queue, settings)).await {
+            if let Err(error) = Box::pin(poll_once(&deps, &sqs, job, &trigger, &queue, settings)).await {
                 tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -125,13 +131,13 @@ pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueu
 
 async fn poll_once(
     deps: &Deps,
+    sqs: &aws_sdk_sqs::Client,
     job: Job,
     trigger: &QueueTrigger,
     queue: &LocalQueue,
     settings: WorkerSettings,
 ) -> Result<(), WorkerError> {
-    let received = deps
-        .sqs
+    let received = sqs
         .receive_message()
         .queue_url(&queue.url)
         .max_number_of_messages(trigger.batch_size.clamp(1, 10))
@@ -189,8 +195,7 @@ async fn poll_once(
         let receipt = message.receipt_handle.as_deref().unwrap_or_default();
         if failed.iter().any(|id| Some(id.as_str()) == message.message_id.as_deref()) {
             let seconds = i32::try_from(settings.retry_after.as_secs()).unwrap_or(2);
-            deps.sqs
-                .change_message_visibility()
+            sqs.change_message_visibility()
                 .queue_url(&queue.url)
                 .receipt_handle(receipt)
                 .visibility_timeout(seconds)
@@ -198,7 +203,7 @@ async fn poll_once(
                 .await
                 .map_err(sqs_error)?;
         } else {
-            deps.sqs.delete_message().queue_url(&queue.url).receipt_handle(receipt).send().await.map_err(sqs_error)?;
+            sqs.delete_message().queue_url(&queue.url).receipt_handle(receipt).send().await.map_err(sqs_error)?;
         }
     }
     Ok(())

@@ -14,7 +14,8 @@ use crate::store::Store;
 /// Everything a handler needs, built once per cold start.
 pub struct Deps {
     pub store: Store,
-    pub sqs: aws_sdk_sqs::Client,
+    /// Present where the function sends to a queue (or, for `/health`, checks SQS).
+    pub sqs: Option<aws_sdk_sqs::Client>,
     /// Present where the function verifies tokens (every HTTP function but `/health`).
     pub verifier: Option<TokenVerifier>,
     /// Present where the function signs list cursors (the functions that list).
@@ -29,8 +30,9 @@ pub struct Deps {
     pub health: HealthCache,
 }
 
-/// What a function builds at cold start besides its store and queue client.
+/// What a function builds at cold start besides its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "independent capabilities, each present or not")]
 pub struct Needs {
     /// Verifies access tokens: every HTTP function but `/health`.
     pub tokens: bool,
@@ -38,11 +40,13 @@ pub struct Needs {
     pub cursor_key: bool,
     /// Calls the payment provider (`PAYMENTS_BASE_URL`, key in `PAYMENTS_SECRET_ID`).
     pub payments: bool,
+    /// Sends to a queue (its environment names the queue's URL); `/health` checks SQS.
+    pub queues: bool,
 }
 
 impl Needs {
-    pub const NOTHING: Self = Self { tokens: false, cursor_key: false, payments: false };
-    pub const EVERYTHING: Self = Self { tokens: true, cursor_key: true, payments: true };
+    pub const NOTHING: Self = Self { tokens: false, cursor_key: false, payments: false, queues: false };
+    pub const EVERYTHING: Self = Self { tokens: true, cursor_key: true, payments: true, queues: true };
 
     fn secrets(self) -> bool {
         self.cursor_key || self.payments
@@ -93,12 +97,8 @@ impl Deps {
         } else {
             Secrets::default()
         };
-        let deps = Self::build::<F>(
-            config,
-            &secrets,
-            crate::aws_clients::dynamodb_from(&sdk),
-            crate::aws_clients::sqs_from(&sdk),
-        )?;
+        let sqs = F::NEEDS.queues.then(|| crate::aws_clients::sqs_from(&sdk));
+        let deps = Self::build::<F>(config, &secrets, crate::aws_clients::dynamodb_from(&sdk), sqs)?;
         if let Some(verifier) = &deps.verifier {
             verifier.prefetch().await;
         }
@@ -114,7 +114,7 @@ impl Deps {
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
     ) -> Result<Self, InitError> {
-        Self::build::<Configured>(config, secrets, dynamodb, sqs)
+        Self::build::<Configured>(config, secrets, dynamodb, Some(sqs))
     }
 
     /// What a function with `needs` builds, from ready-made clients: the local runner builds
@@ -137,6 +137,9 @@ impl Deps {
         if !needs.payments {
             deps.payments = None;
         }
+        if !needs.queues {
+            deps.sqs = None;
+        }
         Ok(deps)
     }
 
@@ -144,7 +147,7 @@ impl Deps {
         config: &Config,
         secrets: &Secrets,
         dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
+        sqs: Option<aws_sdk_sqs::Client>,
     ) -> Result<Self, InitError> {
         let payments = match config.payments.as_ref().filter(|_| F::NEEDS.payments) {
             Some(provider) => {
@@ -166,7 +169,7 @@ impl Deps {
         };
         Ok(Self {
             store: Store::new(dynamodb, &config.table_name),
-            sqs,
+            sqs: sqs.filter(|_| F::NEEDS.queues),
             verifier: config.jwt.as_ref().filter(|_| F::NEEDS.tokens).map(TokenVerifier::new).transpose()?,
             cursors: secrets.cursor.clone().filter(|_| F::NEEDS.cursor_key).map(CursorCodec::new),
             start_window: StartWindow { min_lead: config.event_min_lead, max_ahead: config.event_max_ahead },
@@ -237,8 +240,8 @@ mod tests {
         Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
     }
 
-    const LISTS: Needs = Needs { tokens: true, cursor_key: true, payments: false };
-    const PAYS: Needs = Needs { tokens: false, cursor_key: false, payments: true };
+    const LISTS: Needs = Needs { tokens: true, cursor_key: true, ..Needs::NOTHING };
+    const PAYS: Needs = Needs { payments: true, ..Needs::NOTHING };
     const PAYMENTS: [(&str, &str); 2] = [("PAYMENTS_BASE_URL", "https://api.stripe.com"), ("PAYMENTS_SECRET_ID", "p")];
 
     #[test]
@@ -284,15 +287,15 @@ mod tests {
     fn what_a_function_does_not_need_is_not_built() {
         let clients = || {
             let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
-            (crate::aws_clients::dynamodb_from(&sdk), crate::aws_clients::sqs_from(&sdk))
+            (crate::aws_clients::dynamodb_from(&sdk), Some(crate::aws_clients::sqs_from(&sdk)))
         };
         let secrets = Secrets { cursor: Some(vec![7; 32]), payments_key: Some("sk".into()) };
         let config = config(&PAYMENTS);
         let (dynamodb, sqs) = clients();
         let built = Deps::build::<Configured>(&config, &secrets, dynamodb, sqs).unwrap();
-        assert!(built.verifier.is_some() && built.cursors.is_some() && built.payments.is_some());
+        assert!(built.verifier.is_some() && built.cursors.is_some() && built.payments.is_some() && built.sqs.is_some());
         let (dynamodb, sqs) = clients();
         let built = Deps::build::<NeedsNothing>(&config, &secrets, dynamodb, sqs).unwrap();
-        assert!(built.verifier.is_none() && built.cursors.is_none() && built.payments.is_none());
+        assert!(built.verifier.is_none() && built.cursors.is_none() && built.payments.is_none() && built.sqs.is_none());
     }
 }

@@ -82,15 +82,15 @@ pub enum SendError {
     PartlySent(usize),
 }
 
-/// Sends `message` to `queue` (as configured; `None` when the function has no such queue),
-/// visible after `delay` seconds.
+/// Sends `message` to `queue` (as configured; `None` when the function has no such queue or
+/// no queue client), visible after `delay` seconds.
 pub async fn send(
-    sqs: &aws_sdk_sqs::Client,
+    sqs: Option<&aws_sdk_sqs::Client>,
     queue: Option<&str>,
     message: &impl Serialize,
     delay: i32,
 ) -> Result<(), SendError> {
-    let queue = queue.ok_or(SendError::NoQueue)?;
+    let (Some(sqs), Some(queue)) = (sqs, queue) else { return Err(SendError::NoQueue) };
     let body = serde_json::to_string(message)?;
     sqs.send_message()
         .queue_url(queue)
@@ -105,14 +105,14 @@ pub async fn send(
 /// Sends up to ten messages to `queue` in one `SendMessageBatch`; any message not taken fails
 /// the whole call (its caller sends the batch again, and the consumer ignores duplicates).
 pub async fn send_batch(
-    sqs: &aws_sdk_sqs::Client,
+    sqs: Option<&aws_sdk_sqs::Client>,
     queue: Option<&str>,
     messages: &[impl Serialize],
 ) -> Result<(), SendError> {
     if messages.is_empty() {
         return Ok(());
     }
-    let queue = queue.ok_or(SendError::NoQueue)?;
+    let (Some(sqs), Some(queue)) = (sqs, queue) else { return Err(SendError::NoQueue) };
     let entries = messages
         .iter()
         .enumerate()

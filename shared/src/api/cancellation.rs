@@ -51,7 +51,9 @@ pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         }
         if caller.deps.store.cancel_event(caller.tenant(), &current, &cancellation).await? {
             let message = FanOutMessage { tenant_id: caller.tenant(), event_id, cancellation_id: cancellation.id };
-            if let Err(error) = send(&caller.deps.sqs, caller.deps.queues.cancellation.as_deref(), &message, 0).await {
+            if let Err(error) =
+                send(caller.deps.sqs.as_ref(), caller.deps.queues.cancellation.as_deref(), &message, 0).await
+            {
                 // The cancellation is recorded; the resumer starts its fan-out once it looks stalled.
                 tracing::error!(%error, %event_id, "fan-out job not enqueued; the resumer will start it");
             }
@@ -123,7 +125,7 @@ pub async fn refund_order(caller: Caller<'_>, req: &Request) -> Result<Response<
     for attempt in 0..REFUND_ATTEMPTS {
         record.amount = refund_amount(&current, input.amount)?;
         if attempt == 0 {
-            send(&caller.deps.sqs, caller.deps.queues.refunds.as_deref(), &message, 1)
+            send(caller.deps.sqs.as_ref(), caller.deps.queues.refunds.as_deref(), &message, 1)
                 .await
                 .map_err(|e| ApiError::Unavailable(e.into()))?;
         }

@@ -261,10 +261,11 @@ async fn health_route(caller: Caller<'_>, _req: &Request) -> Result<Response<Bod
 
 /// What a route's function builds at cold start: the token verifier, and for some a secret.
 const ANSWERS: Needs = Needs { tokens: true, ..Needs::NOTHING };
-/// `/health` answers before authentication.
-const PUBLIC: Needs = Needs::NOTHING;
+/// `/health` answers before authentication, and checks SQS with a queue client.
+const PUBLIC: Needs = Needs { queues: true, ..Needs::NOTHING };
 const LISTS: Needs = Needs { cursor_key: true, ..ANSWERS };
 const PAYS: Needs = Needs { payments: true, ..ANSWERS };
+const SENDS: Needs = Needs { queues: true, ..ANSWERS };
 
 /// The one table of routes, their handlers and what their functions build at cold start: it
 /// gives [`Endpoint`] its dispatch and each route its own type in [`routes`].
@@ -341,16 +342,16 @@ route_table! {
     ListTicketTypes => ticket_types::list [ANSWERS],
     UpdateTicketType => ticket_types::update [ANSWERS],
     GetCapacity => ticket_types::capacity [ANSWERS],
-    CreateReservation => reservations::create [ANSWERS],
+    CreateReservation => reservations::create [SENDS],
     GetReservation => reservations::get [ANSWERS],
     ReleaseReservation => reservations::release [ANSWERS],
     ConfirmReservation => reservations::confirm [PAYS],
     GetOrder => reservations::get_order [ANSWERS],
     ListEventOrders => reservations::event_orders [LISTS],
     ListCustomerOrders => reservations::customer_orders [LISTS],
-    CancelEvent => cancellation::cancel [ANSWERS],
+    CancelEvent => cancellation::cancel [SENDS],
     GetCancellation => cancellation::get [ANSWERS],
-    RefundOrder => cancellation::refund_order [ANSWERS],
+    RefundOrder => cancellation::refund_order [SENDS],
 }
 
 /// An authenticated request's context.

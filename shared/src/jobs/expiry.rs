@@ -30,7 +30,7 @@ pub const QUEUE: BatchPlan =
 pub async fn handle(deps: &Deps, message: ExpiryMessage) -> Result<(), JobError> {
     let now = crate::domain::now();
     if now < message.expires_at {
-        return Ok(send(&deps.sqs, deps.queues.expiry.as_deref(), &message, message.delay_seconds(now)).await?);
+        return Ok(send(deps.sqs.as_ref(), deps.queues.expiry.as_deref(), &message, message.delay_seconds(now)).await?);
     }
     holds::expire(deps, message.tenant_id, message.reservation_id).await?;
     Ok(())

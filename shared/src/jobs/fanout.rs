@@ -59,7 +59,7 @@ pub async fn fan_out(deps: &Deps, message: &FanOutMessage, deadline: Instant) ->
         }
         if Instant::now() + STEP_BUDGET > deadline {
             // Hand over to a fresh invocation; if this send fails, SQS redelivers this message.
-            send(&deps.sqs, deps.queues.cancellation.as_deref(), message, 0).await?;
+            send(deps.sqs.as_ref(), deps.queues.cancellation.as_deref(), message, 0).await?;
             return Ok(());
         }
         let step = if cancellation.holds_done {
@@ -118,7 +118,7 @@ async fn enqueue_orders(deps: &Deps, tenant: Uuid, cancellation: &Cancellation) 
             refund: RefundTarget::Cancellation(cancellation.id),
         })
         .collect();
-    send_batch(&deps.sqs, deps.queues.refunds.as_deref(), &refunds).await?;
+    send_batch(deps.sqs.as_ref(), deps.queues.refunds.as_deref(), &refunds).await?;
     // The orders were counted by the first pass.
     let counted = if cancellation.fanout_resumed { 0 } else { refunds.len() as u64 };
     Ok(Checkpoint { cursor: page.next.as_ref().map(encode_cursor), holds_voided: 0, orders_enqueued: counted })
@@ -139,7 +139,7 @@ pub async fn resume_stalled(deps: &Deps, deadline: Instant) -> Result<u64, JobEr
         if deps.store.restart_fanout(tenant, &cancellation, now).await? {
             let message =
                 FanOutMessage { tenant_id: tenant, event_id: cancellation.event_id, cancellation_id: cancellation.id };
-            send(&deps.sqs, deps.queues.cancellation.as_deref(), &message, 0).await?;
+            send(deps.sqs.as_ref(), deps.queues.cancellation.as_deref(), &message, 0).await?;
             tracing::warn!(%tenant, event = %cancellation.event_id, fanout_done = cancellation.fanout_done, "stalled cancellation resumed");
             resumed += 1;
         }

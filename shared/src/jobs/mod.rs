@@ -227,10 +227,14 @@ macro_rules! job_types {
     };
 }
 
+/// A job that sends to a queue: the expiry consumer re-queues long holds, the fan-out and its
+/// resumer hand over to fresh messages and enqueue refunds, the refunds notify holders.
+const SENDS: Needs = Needs { queues: true, ..Needs::NOTHING };
+
 job_types! {
-    ExpireHolds => expire_holds [Needs::NOTHING],
+    ExpireHolds => expire_holds [SENDS],
     SweepHolds => sweep_holds [Needs::NOTHING],
-    FanOutRefunds => fan_out_refunds [Needs::NOTHING],
-    ProcessRefunds => process_refunds [Needs { payments: true, ..Needs::NOTHING }],
-    ResumeCancellations => resume_cancellations [Needs::NOTHING],
+    FanOutRefunds => fan_out_refunds [SENDS],
+    ProcessRefunds => process_refunds [Needs { payments: true, ..SENDS }],
+    ResumeCancellations => resume_cancellations [SENDS],
 }

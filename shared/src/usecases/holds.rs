@@ -20,7 +20,7 @@ pub const EXPIRY_SEND_BUDGET: Duration = Duration::from_millis(1500);
 pub async fn schedule_expiry(deps: &Deps, tenant: Uuid, hold: &Reservation) {
     let message = ExpiryMessage { tenant_id: tenant, reservation_id: hold.id, expires_at: hold.expires_at };
     let delay = message.delay_seconds(crate::domain::now());
-    let sent = send(&deps.sqs, deps.queues.expiry.as_deref(), &message, delay);
+    let sent = send(deps.sqs.as_ref(), deps.queues.expiry.as_deref(), &message, delay);
     match tokio::time::timeout(EXPIRY_SEND_BUDGET, sent).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {

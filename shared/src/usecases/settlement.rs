@@ -40,7 +40,7 @@ pub async fn notify(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, orde
                 reason: cancellation.reason.clone(),
                 refund_policy: cancellation.refund_policy,
             };
-            send(&deps.sqs, deps.queues.notifications.as_deref(), &message, 0).await?;
+            send(deps.sqs.as_ref(), deps.queues.notifications.as_deref(), &message, 0).await?;
             deps.store.mark_notified(tenant, cancellation_id, &order.customer_id).await?;
             Ok(())
         }

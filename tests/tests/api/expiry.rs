@@ -157,13 +157,13 @@ async fn a_message_that_keeps_failing_ends_in_the_dead_letter_queue() {
     let (queue, dead_letter) = (&queues["ExpiryQueue"], &queues["ExpiryDeadLetterQueue"]);
     let good =
         json!({ "tenant_id": uuid::Uuid::now_v7(), "reservation_id": uuid::Uuid::now_v7(), "expires_at": Utc::now() });
-    deps.sqs.send_message().queue_url(&queue.url).message_body("poison").send().await.unwrap();
-    deps.sqs.send_message().queue_url(&queue.url).message_body(good.to_string()).send().await.unwrap();
+    let sqs = deps.sqs.as_ref().expect("the suite's stack has a queue client");
+    sqs.send_message().queue_url(&queue.url).message_body("poison").send().await.unwrap();
+    sqs.send_message().queue_url(&queue.url).message_body(good.to_string()).send().await.unwrap();
     let started = Instant::now();
     let mut moved = Vec::new();
     while started.elapsed() < Duration::from_secs(40) && moved.is_empty() {
-        let received =
-            deps.sqs.receive_message().queue_url(&dead_letter.url).wait_time_seconds(1).send().await.unwrap();
+        let received = sqs.receive_message().queue_url(&dead_letter.url).wait_time_seconds(1).send().await.unwrap();
         moved.extend(received.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
     }
     assert_eq!(moved, ["poison"], "after five failed receives, only the poisoned message is dead-lettered");
@@ -206,6 +206,8 @@ async fn a_message_for_a_hold_longer_than_the_longest_delay_waits_again() {
         let attributes = stack
             .deps
             .sqs
+            .as_ref()
+            .expect("the suite's stacks have a queue client")
             .get_queue_attributes()
             .queue_url(&stack.queues["ExpiryQueue"].url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)

@@ -132,6 +132,8 @@ async fn a_slow_provider_and_a_refund_that_dies_in_the_dead_letter_queue_still_s
         stack
             .deps
             .sqs
+            .as_ref()
+            .expect("the suite's stacks have a queue client")
             .send_message()
             .queue_url(&stack.queues["RefundQueue"].url)
             .message_body(message.to_string())
