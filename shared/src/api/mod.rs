@@ -259,7 +259,8 @@ async fn health_route(caller: Caller<'_>, _req: &Request) -> Result<Response<Bod
     Ok(health::check(caller.deps).await)
 }
 
-/// What a route's function builds at cold start: the token verifier, and for some a secret.
+/// What a route's function builds at cold start: the token verifier, and for some a secret or a
+/// queue client.
 const ANSWERS: Needs = Needs { tokens: true, ..Needs::NOTHING };
 /// `/health` answers before authentication, and checks SQS with a queue client.
 const PUBLIC: Needs = Needs { queues: true, ..Needs::NOTHING };
