@@ -412,14 +412,20 @@ mod tests {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
-    #[test]
-    fn every_function_is_given_exactly_the_secrets_its_handler_reads() {
+    /// Every function with what its handler declares it builds at cold start.
+    fn declared_needs() -> Vec<(&'static str, shared::deps::Needs)> {
         use shared::jobs::Job;
-        let template = project_template();
-        let declared = Endpoint::ALL
+        Endpoint::ALL
             .iter()
             .map(|e| (e.function_name(), e.needs()))
-            .chain(Job::ALL.iter().map(|j| (j.function_name(), j.needs())));
+            .chain(Job::ALL.iter().map(|j| (j.function_name(), j.needs())))
+            .collect()
+    }
+
+    #[test]
+    fn every_function_is_given_exactly_the_secrets_its_handler_reads() {
+        let template = project_template();
+        let declared = declared_needs();
         let mut wrong = Vec::new();
         for (function, needs) in declared {
             let given = |variable: &str| {
@@ -435,12 +441,8 @@ mod tests {
 
     #[test]
     fn a_function_builds_a_queue_client_exactly_where_its_environment_names_a_queue() {
-        use shared::jobs::Job;
         let template = project_template();
-        let declared = Endpoint::ALL
-            .iter()
-            .map(|e| (e.function_name(), e.needs()))
-            .chain(Job::ALL.iter().map(|j| (j.function_name(), j.needs())));
+        let declared = declared_needs();
         for (function, needs) in declared {
             // `/health` names no queue; it checks SQS with the client.
             let sends = template.queue_senders.iter().any(|f| f == function) || function == "health";
