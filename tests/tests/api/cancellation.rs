@@ -84,7 +84,10 @@ pub async fn finished_within(client: &Client, event: &Value, limit: Duration) ->
         if cancellation["status"] != "IN_PROGRESS" {
             return cancellation;
         }
-        assert!(started.elapsed() < limit, "still in progress: {cancellation}");
+        if started.elapsed() >= limit {
+            let orders = order_statuses(client, event).await;
+            panic!("still in progress: {cancellation}; orders by status: {orders:?}");
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -151,8 +154,14 @@ fn assert_one_refund_per_order(refunds: &[Value], totals: &HashMap<String, u64>,
 async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
     let _turn = crate::harness::heavy_test().await;
     // The fan-out dies after 10 pages per run (between sending a page and checkpointing it),
-    // so SQS redelivers it twice and some refund messages go out twice.
-    let options = with_consumers(vec![("FANOUT_STOP_AFTER_STEPS".into(), "10".into())], false);
+    // so SQS redelivers it twice and some refund messages go out twice. The resumer runs, as on
+    // AWS: a fresh-clone CI run once left 2 of 250 orders unsettled without it (a refund message
+    // in the dead-letter queue unsettled is the resumer's to send again).
+    let mut options = with_consumers(
+        vec![("FANOUT_STOP_AFTER_STEPS".into(), "10".into()), ("CANCELLATION_STALL_SECONDS".into(), "5".into())],
+        false,
+    );
+    options.schedules = true;
     let (tenant, stack) = isolated_stack(options).await;
     let started = Instant::now();
     let (event, totals) = sold_event(&tenant, 250, 100).await;

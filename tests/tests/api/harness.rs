@@ -135,6 +135,19 @@ pub async fn provision(dynamodb_endpoint: &str, sqs_endpoint: &str, table: &str,
     provision_with(dynamodb_endpoint, sqs_endpoint, table, options, &loaded_emulator_timeouts()).await
 }
 
+/// The functions' warnings and errors go to the test's captured output, which the test runner
+/// prints only when the test fails: a failing run on CI then says what its functions saw.
+fn show_warnings_of_failing_tests() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Another subscriber already set (none is, today) would do as well.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// As [`provision`], with the SDK timeouts given.
 pub async fn provision_with(
     dynamodb_endpoint: &str,
@@ -143,6 +156,7 @@ pub async fn provision_with(
     options: StackOptions,
     timeouts: &TimeoutConfig,
 ) -> Provisioned {
+    show_warnings_of_failing_tests();
     // Provisioning is the suite's, on its loaded emulators; `timeouts` are the functions'. (With
     // Lambda's 3 s, a slow CreateTable was retried and failed on the table its first try made.)
     let setup = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &loaded_emulator_timeouts());
