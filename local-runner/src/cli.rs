@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::domain::ids::TenantId;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -51,7 +52,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
 fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
     let mut role = "organizer".to_owned();
-    let mut tenant = Uuid::from_u128(1);
+    let mut tenant = TenantId::from_uuid(Uuid::from_u128(1));
     let mut sub = "local-user".to_owned();
     let mut ttl: i64 = 12 * 3600;
     let mut rest = args.iter();
@@ -65,7 +66,9 @@ fn token(args: &[String]) -> Result<(), Box<dyn Error>> {
                 return Err(format!("role must be admin, organizer or customer, not {value:?}").into());
             }
             "--tenant" => {
-                tenant = Uuid::try_parse(value).map_err(|_| format!("--tenant must be a UUID, not {value:?}"))?;
+                tenant = Uuid::try_parse(value)
+                    .map(TenantId::from_uuid)
+                    .map_err(|_| format!("--tenant must be a UUID, not {value:?}"))?;
             }
             "--sub" => sub.clone_from(value),
             "--ttl" => {

@@ -571,17 +571,19 @@ mod tests {
 
     #[test]
     fn the_data_model_document_names_the_keys_the_store_builds() {
+        use shared::domain::ids::{EventId, TenantId, VenueId};
         let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/data-model.md")).unwrap();
-        let tenant = uuid::Uuid::from_u128(7);
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(7));
         let id = uuid::Uuid::from_u128(9);
         let as_documented = |key: String| key.replace(&tenant.to_string(), "<t>").replace(&id.to_string(), "<id>");
         let prefixes = [
             as_documented(shared::store::keys::venues_pk(tenant)),
-            as_documented(shared::store::keys::event_pk(tenant, id)).replace("<id>", "<event_id>"),
+            as_documented(shared::store::keys::event_pk(tenant, EventId::from_uuid(id))).replace("<id>", "<event_id>"),
             as_documented(shared::store::keys::tenant_events_pk(tenant)),
-            as_documented(shared::store::keys::venue_events_pk(tenant, id)).replace("<id>", "<venue_id>"),
+            as_documented(shared::store::keys::venue_events_pk(tenant, VenueId::from_uuid(id)))
+                .replace("<id>", "<venue_id>"),
             as_documented(shared::store::keys::event_name_guard_pk(tenant, "")),
-            as_documented(shared::store::keys::venue_sk(id)).replace("<id>", "<venue_id>"),
+            as_documented(shared::store::keys::venue_sk(VenueId::from_uuid(id))).replace("<id>", "<venue_id>"),
         ];
         for prefix in prefixes.iter().map(String::as_str).chain([shared::store::keys::GSI1, shared::store::keys::GSI2])
         {

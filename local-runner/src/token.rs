@@ -2,14 +2,14 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde::Serialize;
-use uuid::Uuid;
+use shared::domain::ids::TenantId;
 
 use crate::env_or_default;
 
 #[derive(Debug, Serialize)]
 pub struct DevClaims {
     pub sub: String,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub role: String,
     pub iss: String,
     pub aud: String,
@@ -21,7 +21,7 @@ pub struct DevClaims {
 
 impl DevClaims {
     /// Claims for the local issuer and audience, valid for `ttl_seconds`.
-    pub fn new(role: &str, tenant_id: Uuid, sub: &str, ttl_seconds: i64) -> Self {
+    pub fn new(role: &str, tenant_id: TenantId, sub: &str, ttl_seconds: i64) -> Self {
         let now = chrono::Utc::now().timestamp();
         Self {
             sub: sub.to_owned(),

@@ -12,9 +12,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgo
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
-use uuid::Uuid;
 
 use crate::config::JwtConfig;
+use crate::domain::ids::TenantId;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 60;
@@ -47,7 +47,7 @@ pub enum AuthError {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     #[serde(default)]
     role: Option<Role>,
     #[serde(default, rename = "type")]
@@ -304,6 +304,7 @@ mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
+    use uuid::Uuid;
 
     const SECRET: &str = "unit-test-secret-0123456789abcdef";
 

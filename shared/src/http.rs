@@ -35,9 +35,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// A path parameter that must be a hyphenated UUID; anything else is a 400.
-pub fn path_id(req: &Request, name: &str) -> Result<Uuid, ApiError> {
+pub fn path_id<Id: From<Uuid>>(req: &Request, name: &str) -> Result<Id, ApiError> {
     let raw = req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_owned();
-    parse_uuid(name, &raw)
+    parse_id(name, &raw)
 }
 
 /// A path parameter taken as text (user ids come from the identity provider, not from us).
@@ -49,8 +49,8 @@ pub fn path_text(req: &Request, name: &str) -> Result<String, ApiError> {
     Ok(raw.to_owned())
 }
 
-pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
-    crate::domain::fields::uuid(field, raw).map_err(|error| ApiError::BadRequest(vec![error]))
+pub fn parse_id<Id: From<Uuid>>(field: &str, raw: &str) -> Result<Id, ApiError> {
+    crate::domain::fields::id(field, raw).map_err(|error| ApiError::BadRequest(vec![error]))
 }
 
 /// Query-string parameters, restricted to the ones a route knows (a typo is a 400, not ignored).
@@ -112,8 +112,8 @@ mod tests {
 
     #[test]
     fn only_hyphenated_uuids_are_ids() {
-        assert!(parse_uuid("id", "0190a5d4-7f7e-7c3a-8b1e-1234567890ab").is_ok());
-        assert!(parse_uuid("id", "0190a5d47f7e7c3a8b1e1234567890ab").is_err());
-        assert!(parse_uuid("id", "not-a-uuid").is_err());
+        assert!(parse_id::<Uuid>("id", "0190a5d4-7f7e-7c3a-8b1e-1234567890ab").is_ok());
+        assert!(parse_id::<Uuid>("id", "0190a5d47f7e7c3a8b1e1234567890ab").is_err());
+        assert!(parse_id::<Uuid>("id", "not-a-uuid").is_err());
     }
 }

@@ -4,9 +4,9 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::domain::cancellation::RefundPolicy;
+use crate::domain::ids::{CancellationId, EventId, OrderId, ReservationId, TenantId};
 
 /// SQS caps a message's delay at 15 minutes; longer holds are re-sent with the remainder.
 const MAX_DELAY_SECONDS: i64 = 900;
@@ -15,8 +15,8 @@ const MAX_DELAY_SECONDS: i64 = 900;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpiryMessage {
-    pub tenant_id: Uuid,
-    pub reservation_id: Uuid,
+    pub tenant_id: TenantId,
+    pub reservation_id: ReservationId,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -33,18 +33,18 @@ impl ExpiryMessage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FanOutMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub cancellation_id: Uuid,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub cancellation_id: CancellationId,
 }
 
 /// The refund queue's message: one order's refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundMessage {
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub order_id: Uuid,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub order_id: OrderId,
     pub refund: RefundTarget,
 }
 
@@ -52,7 +52,7 @@ pub struct RefundMessage {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RefundTarget {
     /// The cancellation's refund of this order (amount from its policy, when applied).
-    Cancellation(Uuid),
+    Cancellation(CancellationId),
     /// A refund accepted by `POST /orders/{id}/refund`, by its id.
     Single(String),
 }
@@ -62,9 +62,9 @@ pub enum RefundTarget {
 pub struct HolderNotification {
     #[serde(rename = "type")]
     pub kind: String,
-    pub tenant_id: Uuid,
-    pub event_id: Uuid,
-    pub cancellation_id: Uuid,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub cancellation_id: CancellationId,
     pub customer_id: String,
     pub reason: String,
     pub refund_policy: RefundPolicy,
@@ -143,7 +143,8 @@ mod tests {
     fn delays_round_up_so_a_message_never_arrives_early() {
         let now = Utc::now();
         let at = |ms: i64| now + chrono::Duration::milliseconds(ms);
-        let due = |expires_at| ExpiryMessage { tenant_id: Uuid::nil(), reservation_id: Uuid::nil(), expires_at };
+        let due =
+            |expires_at| ExpiryMessage { tenant_id: TenantId::new(), reservation_id: ReservationId::new(), expires_at };
         assert_eq!(due(at(1)).delay_seconds(now), 1);
         assert_eq!(due(at(59_001)).delay_seconds(now), 60);
         assert_eq!(due(at(60_000)).delay_seconds(now), 60);

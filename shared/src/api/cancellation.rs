@@ -19,6 +19,7 @@ use crate::auth::Role;
 use crate::domain::cancellation::CancelInput;
 use crate::domain::event::EventStatus;
 use crate::domain::fields;
+use crate::domain::ids::OrderId;
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
 use crate::error::{ApiError, field_code};
 use crate::http::{json_response, parse_body, path_id};
@@ -137,13 +138,13 @@ pub async fn refund_order(caller: Caller<'_>, req: &Request) -> Result<Response<
     Err(ApiError::conflict("ORDER_CHANGED", "the order's refunds kept changing concurrently; retry"))
 }
 
-fn accepted_response(order_id: Uuid, record: &RefundRecord) -> Response<Body> {
+fn accepted_response(order_id: OrderId, record: &RefundRecord) -> Response<Body> {
     let refund = json!({ "id": record.id, "order_id": order_id, "amount": record.amount, "status": "PENDING" });
     json_response(StatusCode::ACCEPTED, &json!({ "refund": refund }))
 }
 
 /// `refund-<uuid>` from tenant, user, order and Idempotency-Key: the same request, the same refund.
-fn refund_id_for(caller: Caller<'_>, order: Uuid, key: &str) -> String {
+fn refund_id_for(caller: Caller<'_>, order: OrderId, key: &str) -> String {
     use sha2::Digest;
     let scope = format!("{}|{}|{order}|{key}", caller.tenant(), caller.principal.user_id);
     let digest = sha2::Sha256::digest(scope.as_bytes());

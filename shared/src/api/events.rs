@@ -3,15 +3,16 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Caller;
 use crate::domain::event::{Event, EventChanges, EventInput, EventStatus, EventView, InputKind};
 use crate::domain::fields;
+use crate::domain::ids::{EventId, VenueId};
+use crate::domain::inventory::EventInventory;
 use crate::domain::venue::Venue;
 use crate::error::{ApiError, FieldError, field_code};
 use crate::http::{Query, empty_response, json_response, parse_body, path_id};
-use crate::store::{EventFilter, EventWriteError, StoredEvent};
+use crate::store::{EventFilter, EventWriteError};
 
 /// Optimistic-concurrency retries for writes whose caller did not pin a `version`.
 const WRITE_ATTEMPTS: usize = 3;
@@ -22,10 +23,10 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let changes = input.validate(InputKind::Create)?;
     let venue = load_venue(caller, changes.venue_id.expect("required on create")).await?;
     let now = crate::domain::now();
-    let event = Event::create(Uuid::now_v7(), changes, &venue, &caller.principal.user_id, now);
+    let event = Event::create(EventId::new(), changes, &venue, &caller.principal.user_id, now);
     event.check_rules(None, &venue, caller.deps.start_window, now)?;
     caller.deps.store.create_event(caller.tenant(), &event).await?;
-    Ok(event_response(StatusCode::CREATED, &StoredEvent::without_ticket_types(event)))
+    Ok(event_response(StatusCode::CREATED, &EventInventory::without_ticket_types(event)))
 }
 
 pub async fn get(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -118,10 +119,10 @@ enum StatusRequest {
 /// 409; without one the change is re-validated against the fresh event and retried.
 async fn change(
     caller: Caller<'_>,
-    id: Uuid,
+    id: EventId,
     changes: &EventChanges,
     status_request: StatusRequest,
-) -> Result<StoredEvent, ApiError> {
+) -> Result<EventInventory, ApiError> {
     for _ in 0..WRITE_ATTEMPTS {
         let current = load_managed(caller, id).await?;
         let before = &current.event;
@@ -157,7 +158,7 @@ async fn change(
             return Err(has_sales("capacity cannot go below what ticket types already allocate"));
         }
         match caller.deps.store.replace_event(caller.tenant(), &current, &next, fixed_by_sales).await {
-            Ok(()) => return Ok(StoredEvent::with_ticket_types(next, current.ticket_types)),
+            Ok(()) => return Ok(EventInventory::with_ticket_types(next, current.ticket_types)),
             Err(EventWriteError::VersionChanged) if changes.version.is_none() => {}
             Err(EventWriteError::VersionChanged) => {
                 return Err(version_conflict(before.version + 1));
@@ -176,24 +177,24 @@ fn has_sales(detail: &str) -> ApiError {
     ApiError::conflict("EVENT_HAS_SALES", detail)
 }
 
-fn event_response(status: StatusCode, stored: &StoredEvent) -> Response<Body> {
+fn event_response(status: StatusCode, stored: &EventInventory) -> Response<Body> {
     json_response(status, &json!({ "event": EventView { event: &stored.event, availability: stored.availability } }))
 }
 
 /// The event if it exists in the caller's tenant and the caller may see it; 404 otherwise.
-pub(crate) async fn load_visible(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
+pub(crate) async fn load_visible(caller: Caller<'_>, id: EventId) -> Result<EventInventory, ApiError> {
     let stored = caller.deps.store.get_event(caller.tenant(), id).await?.ok_or(ApiError::NotFound)?;
     if stored.event.is_visible_to(caller.principal) { Ok(stored) } else { Err(ApiError::NotFound) }
 }
 
 /// The event if the caller may change it: 404 when missing, 403 when it is someone else's.
-pub(crate) async fn load_managed(caller: Caller<'_>, id: Uuid) -> Result<StoredEvent, ApiError> {
+pub(crate) async fn load_managed(caller: Caller<'_>, id: EventId) -> Result<EventInventory, ApiError> {
     let stored = load_visible(caller, id).await?;
     if stored.event.can_be_managed_by(caller.principal) { Ok(stored) } else { Err(ApiError::Forbidden) }
 }
 
 /// A venue named in a body: unknown (or another tenant's) is a 422 on `venue_id`.
-async fn load_venue(caller: Caller<'_>, id: Uuid) -> Result<Venue, ApiError> {
+async fn load_venue(caller: Caller<'_>, id: VenueId) -> Result<Venue, ApiError> {
     caller.deps.store.get_venue(caller.tenant(), id).await?.ok_or_else(|| {
         ApiError::Unprocessable(vec![FieldError::new("venue_id", field_code::NOT_FOUND, "no such venue")])
     })
@@ -205,7 +206,7 @@ fn event_filter(query: &Query, public_only: bool) -> Result<EventFilter, ApiErro
         let parsed = serde_json::from_value::<EventStatus>(serde_json::Value::String(raw.to_owned()));
         problems.take(parsed.map_err(|_| FieldError::new("status", field_code::INVALID_VALUE, "unknown event status")))
     });
-    let venue_id = query.get("venue_id").and_then(|raw| problems.take(fields::uuid("venue_id", raw)));
+    let venue_id = query.get("venue_id").and_then(|raw| problems.take(fields::id("venue_id", raw)));
     let from = query.get("from").and_then(|raw| problems.take(fields::timestamp("from", raw)));
     let to = query.get("to").and_then(|raw| problems.take(fields::timestamp("to", raw)));
     if let (Some(from), Some(to)) = (from, to)

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::auth::{AuthError, Principal};
 use crate::cursor::{CursorCodec, PageKey};
 use crate::deps::{ColdStart, Deps, Needs};
+use crate::domain::ids::TenantId;
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, Query, body_bytes, problem_response};
 use crate::store::{EventWriteError, StoreError};
@@ -363,7 +364,7 @@ pub struct Caller<'a> {
 }
 
 impl<'a> Caller<'a> {
-    pub fn tenant(&self) -> Uuid {
+    pub fn tenant(&self) -> TenantId {
         self.principal.tenant_id
     }
 

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Caller;
 use super::events::load_visible;
 use crate::deps::Deps;
 use crate::domain::hold::{HoldRequest, price_hold};
+use crate::domain::ids::{OrderId, ReservationId};
 use crate::domain::reservation::{
     ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationStatus,
 };
@@ -99,7 +99,7 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     verify_payment(caller.deps, &hold, &payment_reference).await?;
     // The hold may have expired while the provider answered; the transaction re-checks it.
     let now = crate::domain::now();
-    let order = Order::from_hold(Uuid::now_v7(), &hold, payment_reference, now);
+    let order = Order::from_hold(OrderId::new(), &hold, payment_reference, now);
     match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
         ConfirmOutcome::Confirmed => Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() }))),
         ConfirmOutcome::PaymentUsed => {
@@ -178,7 +178,7 @@ fn already_confirmed() -> ApiError {
 }
 
 /// A reservation of the caller's tenant that the caller may see: its holder, or staff.
-async fn load_own(caller: Caller<'_>, id: Uuid) -> Result<Reservation, ApiError> {
+async fn load_own(caller: Caller<'_>, id: ReservationId) -> Result<Reservation, ApiError> {
     let hold = caller.deps.store.get_reservation(caller.tenant(), id).await?.ok_or(ApiError::NotFound)?;
     if caller.principal.is_staff() || hold.customer_id == caller.principal.user_id {
         Ok(hold)

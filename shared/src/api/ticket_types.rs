@@ -4,14 +4,14 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Caller;
 use super::events::{load_managed, load_visible};
+use crate::domain::ids::TicketTypeId;
+use crate::domain::inventory::EventInventory;
 use crate::domain::ticket_type::{TicketType, TicketTypeChanges, TicketTypeInput};
 use crate::error::ApiError;
 use crate::http::{json_response, parse_body, path_id};
-use crate::store::StoredEvent;
 
 /// Optimistic-concurrency attempts: allocation changes serialize on the event's version.
 const WRITE_ATTEMPTS: usize = 5;
@@ -23,7 +23,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     caller.require_staff()?;
     let event_id = path_id(req, "event_id")?;
     let changes = parse_body::<TicketTypeInput>(req)?.validate(true)?;
-    let id = Uuid::now_v7();
+    let id = TicketTypeId::new();
     for _ in 0..WRITE_ATTEMPTS {
         let current = load_managed(caller, event_id).await?;
         refuse_if_closed(&current)?;
@@ -86,7 +86,7 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
 
 #[derive(Serialize)]
 struct TypeCapacity<'a> {
-    id: Uuid,
+    id: TicketTypeId,
     name: &'a str,
     quantity: u32,
     available: u32,
@@ -116,7 +116,7 @@ pub async fn capacity(caller: Caller<'_>, req: &Request) -> Result<Response<Body
     ))
 }
 
-fn refuse_if_closed(current: &StoredEvent) -> Result<(), ApiError> {
+fn refuse_if_closed(current: &EventInventory) -> Result<(), ApiError> {
     if current.event.status.is_terminal() {
         return Err(ApiError::conflict(
             "INVALID_EVENT_STATE",
@@ -129,7 +129,7 @@ fn refuse_if_closed(current: &StoredEvent) -> Result<(), ApiError> {
 /// The sum of all quantities stays within the event's capacity. The write that follows is
 /// conditional on the event's version, which every allocation change bumps, so this check
 /// still holds when the write commits.
-fn check_capacity(current: &StoredEvent, replacing: Option<&TicketType>, quantity: u32) -> Result<(), ApiError> {
+fn check_capacity(current: &EventInventory, replacing: Option<&TicketType>, quantity: u32) -> Result<(), ApiError> {
     let others = current.availability.allocated - replacing.map_or(0, |t| t.quantity);
     let room = current.event.capacity.saturating_sub(others);
     if quantity > room {
@@ -145,7 +145,7 @@ fn check_capacity(current: &StoredEvent, replacing: Option<&TicketType>, quantit
 }
 
 fn check_update(
-    current: &StoredEvent,
+    current: &EventInventory,
     before: &TicketType,
     after: &TicketType,
     changes: &TicketTypeChanges,

@@ -3,9 +3,9 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Caller;
+use crate::domain::ids::VenueId;
 use crate::domain::venue::{CreateVenue, UpdateVenue, Venue};
 use crate::error::ApiError;
 use crate::http::{Query, json_response, parse_body, path_id};
@@ -16,7 +16,7 @@ const UPDATE_ATTEMPTS: usize = 3;
 pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let input: CreateVenue = parse_body(req)?;
-    let venue = input.into_venue(Uuid::now_v7(), &caller.principal.user_id, crate::domain::now())?;
+    let venue = input.into_venue(VenueId::new(), &caller.principal.user_id, crate::domain::now())?;
     caller.deps.store.create_venue(caller.tenant(), &venue).await?;
     Ok(json_response(StatusCode::CREATED, &json!({ "venue": venue })))
 }
@@ -50,6 +50,6 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     Err(ApiError::conflict("VERSION_CONFLICT", "the venue kept changing concurrently; retry"))
 }
 
-async fn load(caller: Caller<'_>, id: Uuid) -> Result<Venue, ApiError> {
+async fn load(caller: Caller<'_>, id: VenueId) -> Result<Venue, ApiError> {
     caller.deps.store.get_venue(caller.tenant(), id).await?.ok_or(ApiError::NotFound)
 }

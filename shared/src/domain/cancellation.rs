@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::error::{DomainError, field_code};
 use super::fields::{self, Problems};
+use super::ids::{CancellationId, EventId};
 use super::pricing::round_half_up;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,8 +30,8 @@ pub enum CancellationStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::struct_excessive_bools)] // stored flags, each moved by its own conditional write
 pub struct Cancellation {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: CancellationId,
+    pub event_id: EventId,
     pub status: CancellationStatus,
     pub refund_policy: RefundPolicy,
     pub partial_percent: Option<u32>,
@@ -73,8 +73,8 @@ fn epoch() -> DateTime<Utc> {
 /// What `GET /events/{id}/cancellation` shows.
 #[derive(Debug, Serialize)]
 pub struct CancellationView<'a> {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: CancellationId,
+    pub event_id: EventId,
     pub status: CancellationStatus,
     pub refund_policy: RefundPolicy,
     pub partial_percent: Option<u32>,
@@ -150,7 +150,7 @@ pub struct CancelInput {
 impl CancelInput {
     pub fn into_cancellation(
         self,
-        event_id: Uuid,
+        event_id: EventId,
         requested_by: &str,
         now: DateTime<Utc>,
     ) -> Result<Cancellation, DomainError> {
@@ -175,7 +175,7 @@ impl CancelInput {
         };
         p.finish()?;
         Ok(Cancellation {
-            id: Uuid::now_v7(),
+            id: CancellationId::new(),
             event_id,
             status: CancellationStatus::InProgress,
             refund_policy: policy,
@@ -209,7 +209,7 @@ mod tests {
 
     fn cancellation(json: &str) -> Result<Cancellation, DomainError> {
         decode::<CancelInput>(json.as_bytes()).map_err(DomainError::invalid)?.into_cancellation(
-            Uuid::nil(),
+            EventId::from_uuid(uuid::Uuid::nil()),
             "u",
             Utc::now(),
         )

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::error::{DomainError, FieldError, field_code};
 use super::fields::{self, Problems, nullable};
+use super::ids::{EventId, VenueId};
 use super::principal::{Principal, Role};
 use super::venue::Venue;
 
@@ -135,8 +135,8 @@ pub enum Visibility {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub id: Uuid,
-    pub venue_id: Uuid,
+    pub id: EventId,
+    pub venue_id: VenueId,
     pub name: String,
     pub slug: String,
     pub description: Option<String>,
@@ -243,7 +243,7 @@ pub struct EventInput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventChanges {
     pub name: Option<String>,
-    pub venue_id: Option<Uuid>,
+    pub venue_id: Option<VenueId>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub description: Option<Option<String>>,
@@ -294,7 +294,7 @@ impl EventInput {
         };
         let changes = EventChanges {
             name: self.name.and_then(|n| p.take(fields::text("name", &n, 1, 300))),
-            venue_id: self.venue_id.and_then(|v| p.take(fields::uuid("venue_id", &v))),
+            venue_id: self.venue_id.and_then(|v| p.take(fields::id("venue_id", &v))),
             starts_at: self.starts_at.and_then(|t| p.take(fields::timestamp("starts_at", &t))),
             ends_at: self.ends_at.and_then(|t| p.take(fields::timestamp("ends_at", &t))),
             description: optional_text(&mut p, "description", self.description, 10_000),
@@ -389,7 +389,7 @@ pub struct StartWindow {
 
 impl Event {
     /// A new draft from validated create fields, with the venue's defaults filled in.
-    pub fn create(id: Uuid, changes: EventChanges, venue: &Venue, created_by: &str, now: DateTime<Utc>) -> Self {
+    pub fn create(id: EventId, changes: EventChanges, venue: &Venue, created_by: &str, now: DateTime<Utc>) -> Self {
         let name = changes.name.expect("required on create");
         Self {
             id,
@@ -530,7 +530,7 @@ mod tests {
     fn venue() -> Venue {
         let now = Utc::now();
         Venue {
-            id: Uuid::now_v7(),
+            id: VenueId::new(),
             name: "Hall".into(),
             capacity: 1000,
             timezone: "America/New_York".into(),
@@ -556,7 +556,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(2)).to_rfc3339(),
         }))
         .unwrap();
-        (Event::create(Uuid::now_v7(), changes, &venue, "u1", Utc::now()), venue)
+        (Event::create(EventId::new(), changes, &venue, "u1", Utc::now()), venue)
     }
 
     fn rule_fields(result: Result<(), DomainError>) -> Vec<String> {
@@ -633,7 +633,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(1)).to_rfc3339(), "cancellation_deadline_hours": 0,
         }))
         .unwrap();
-        assert_eq!(Event::create(Uuid::now_v7(), changes, &venue, "u", Utc::now()).cancellation_deadline_hours, 0);
+        assert_eq!(Event::create(EventId::new(), changes, &venue, "u", Utc::now()).cancellation_deadline_hours, 0);
     }
 
     #[test]

@@ -44,12 +44,12 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, 
 
 /// A hyphenated UUID (ids in paths and bodies); other spellings are refused, so one id has
 /// one spelling everywhere.
-pub fn uuid(field: &str, raw: &str) -> Result<Uuid, FieldError> {
+pub fn id<Id: From<Uuid>>(field: &str, raw: &str) -> Result<Id, FieldError> {
     let invalid = || FieldError::new(field, field_code::INVALID_FORMAT, "must be a UUID");
     if raw.len() != 36 {
         return Err(invalid());
     }
-    Uuid::try_parse(raw).map_err(|_| invalid())
+    Uuid::try_parse(raw).map(Id::from).map_err(|_| invalid())
 }
 
 pub fn whole_number(field: &str, value: i64, min: i64, max: i64) -> Result<u32, FieldError> {

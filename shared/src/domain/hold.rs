@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use super::error::{DomainError, FieldError, field_code};
 use super::event::{Event, EventStatus};
+use super::ids::{ReservationId, TicketTypeId};
 use super::reservation::{Reservation, ReservationLine, ReservationStatus, Totals};
 use super::ticket_type::TicketType;
 
@@ -18,7 +18,7 @@ use super::ticket_type::TicketType;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedHold {
     reservation: Reservation,
-    type_versions: BTreeMap<Uuid, u64>,
+    type_versions: BTreeMap<TicketTypeId, u64>,
 }
 
 impl PricedHold {
@@ -39,7 +39,7 @@ impl PricedHold {
 /// What a customer asks to hold: `(ticket type, quantity)` lines, for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct HoldRequest<'a> {
-    pub lines: &'a [(Uuid, u32)],
+    pub lines: &'a [(TicketTypeId, u32)],
     pub customer_id: &'a str,
     pub hold_for: Duration,
 }
@@ -126,7 +126,7 @@ pub fn price_hold(
         .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
         .collect();
     let reservation = Reservation {
-        id: Uuid::now_v7(),
+        id: ReservationId::new(),
         event_id: event.id,
         customer_id: request.customer_id.to_owned(),
         status: ReservationStatus::Held,
@@ -140,7 +140,7 @@ pub fn price_hold(
     Ok(PricedHold { reservation, type_versions: types.iter().map(|(_, t, _)| (t.id, t.version)).collect() })
 }
 
-fn sold_out_line(index: usize, ticket_type: Uuid) -> FieldError {
+fn sold_out_line(index: usize, ticket_type: TicketTypeId) -> FieldError {
     FieldError::new(
         format!("items[{index}].ticket_type_id"),
         "SOLD_OUT",
@@ -151,11 +151,12 @@ fn sold_out_line(index: usize, ticket_type: Uuid) -> FieldError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{EventId, VenueId};
     use serde_json::json;
 
     fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
         serde_json::from_value(json!({
-            "id": Uuid::now_v7(), "venue_id": Uuid::now_v7(), "name": "Show", "slug": "show",
+            "id": EventId::new(), "venue_id": VenueId::new(), "name": "Show", "slug": "show",
             "description": null, "short_description": null, "category": null, "tags": [],
             "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
             "ends_at": starts_at + Duration::hours(2), "doors_open_at": null, "timezone": "UTC",
@@ -169,7 +170,7 @@ mod tests {
     fn ticket_type(name: &str, version: u64, available: u32) -> TicketType {
         let now = Utc::now();
         serde_json::from_value(json!({
-            "id": Uuid::now_v7(), "event_id": Uuid::now_v7(), "name": name, "description": null,
+            "id": TicketTypeId::new(), "event_id": EventId::new(), "name": name, "description": null,
             "price": 5000, "currency": "USD", "quantity": 100, "service_fee": 500, "facility_fee": 250,
             "tax_rate_bps": 800, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
             "max_per_order": 10, "pricing": null, "version": version, "available": available,
@@ -178,7 +179,7 @@ mod tests {
         .unwrap()
     }
 
-    fn ask(lines: &[(Uuid, u32)]) -> HoldRequest<'_> {
+    fn ask(lines: &[(TicketTypeId, u32)]) -> HoldRequest<'_> {
         HoldRequest { lines, customer_id: "customer-1", hold_for: Duration::minutes(15) }
     }
 
@@ -222,8 +223,8 @@ mod tests {
         let mut euro = ticket_type("E", 1, 50);
         euro.currency = "EUR".into();
         let types = [a.clone(), euro.clone()];
-        let refused = |lines: &[(Uuid, u32)]| broken(price_hold(&on_sale(), &types, ask(lines), Utc::now()));
-        assert_eq!(refused(&[(a.id, 1), (Uuid::now_v7(), 1)]), ["items[1].ticket_type_id"]);
+        let refused = |lines: &[(TicketTypeId, u32)]| broken(price_hold(&on_sale(), &types, ask(lines), Utc::now()));
+        assert_eq!(refused(&[(a.id, 1), (TicketTypeId::new(), 1)]), ["items[1].ticket_type_id"]);
         assert_eq!(refused(&[(a.id, 11)]), ["items[0].quantity"]);
         assert_eq!(refused(&[(a.id, 1), (euro.id, 1)]), ["items"]);
         assert_eq!(refused(&[]), ["items"]);

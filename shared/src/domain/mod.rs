@@ -6,6 +6,8 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod hold;
+pub mod ids;
+pub mod inventory;
 pub mod json;
 pub mod pricing;
 pub mod principal;

@@ -1,7 +1,8 @@
 //! Who is asking: the caller a verified token names (`crate::auth` does the verifying).
 
 use serde::Deserialize;
-use uuid::Uuid;
+
+use super::ids::TenantId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,7 +16,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: String,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub role: Role,
 }
 

@@ -4,10 +4,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::error::{DomainError, field_code};
 use super::fields::{self, Problems};
+use super::ids::{CancellationId, EventId, OrderId, ReservationId, TicketTypeId};
 use super::pricing::LinePrice;
 
 /// A customer may hold at most this many reservations at once…
@@ -42,14 +42,14 @@ impl ReservationStatus {
 /// One ticket type of a reservation, priced when the hold was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationLine {
-    pub ticket_type_id: Uuid,
+    pub ticket_type_id: TicketTypeId,
     pub name: String,
     #[serde(flatten)]
     pub price: LinePrice,
 }
 
 impl ReservationLine {
-    pub fn new(ticket_type_id: Uuid, name: &str, price: LinePrice) -> Self {
+    pub fn new(ticket_type_id: TicketTypeId, name: &str, price: LinePrice) -> Self {
         Self { ticket_type_id, name: name.to_owned(), price }
     }
 
@@ -79,8 +79,8 @@ impl Totals {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: ReservationId,
+    pub event_id: EventId,
     pub customer_id: String,
     pub status: ReservationStatus,
     pub items: Vec<ReservationLine>,
@@ -89,7 +89,7 @@ pub struct Reservation {
     pub currency: String,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
-    pub order_id: Option<Uuid>,
+    pub order_id: Option<OrderId>,
 }
 
 impl Reservation {
@@ -135,7 +135,7 @@ pub struct ReservationInput {
 /// A validated reservation request: distinct ticket types with positive quantities.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRequest {
-    pub lines: Vec<(Uuid, u32)>,
+    pub lines: Vec<(TicketTypeId, u32)>,
     pub hold: Duration,
 }
 
@@ -148,7 +148,7 @@ impl ReservationInput {
         let mut seen = HashSet::new();
         let mut lines = Vec::new();
         for (i, line) in self.items.iter().enumerate() {
-            let id = p.take(fields::uuid(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id));
+            let id = p.take(fields::id(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id));
             let quantity =
                 p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 0, MAX_LINE_QUANTITY));
             if let Some(id) = id
@@ -224,14 +224,14 @@ pub struct RefundRecord {
     pub created_at: DateTime<Utc>,
     /// Set when the refund is part of an event's cancellation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cancellation_id: Option<Uuid>,
+    pub cancellation_id: Option<CancellationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: Uuid,
-    pub reservation_id: Uuid,
-    pub event_id: Uuid,
+    pub id: OrderId,
+    pub reservation_id: ReservationId,
+    pub event_id: EventId,
     pub customer_id: String,
     pub items: Vec<ReservationLine>,
     #[serde(flatten)]
@@ -256,7 +256,7 @@ pub struct Order {
     /// The cancellation that settled this order, and how: each (cancellation, order) pair is
     /// counted once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settled_by: Option<Uuid>,
+    pub settled_by: Option<CancellationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_outcome: Option<RefundStatus>,
 }
@@ -264,9 +264,9 @@ pub struct Order {
 /// What the API shows of an order.
 #[derive(Debug, Serialize)]
 pub struct OrderView<'a> {
-    pub id: Uuid,
-    pub reservation_id: Uuid,
-    pub event_id: Uuid,
+    pub id: OrderId,
+    pub reservation_id: ReservationId,
+    pub event_id: EventId,
     pub customer_id: &'a str,
     pub items: &'a [ReservationLine],
     #[serde(flatten)]
@@ -280,7 +280,7 @@ pub struct OrderView<'a> {
 }
 
 impl Order {
-    pub fn from_hold(id: Uuid, hold: &Reservation, payment_reference: String, now: DateTime<Utc>) -> Self {
+    pub fn from_hold(id: OrderId, hold: &Reservation, payment_reference: String, now: DateTime<Utc>) -> Self {
         Self {
             id,
             reservation_id: hold.id,
@@ -366,20 +366,20 @@ mod tests {
 
     #[test]
     fn a_request_defaults_to_a_fifteen_minute_hold() {
-        let id = Uuid::now_v7();
+        let id = TicketTypeId::new();
         let parsed = request(&format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":2}}]}}"#)).unwrap();
         assert_eq!(parsed, ReservationRequest { lines: vec![(id, 2)], hold: Duration::minutes(15) });
     }
 
     #[test]
     fn lines_must_be_distinct_and_few() {
-        let id = Uuid::now_v7();
+        let id = TicketTypeId::new();
         let twice = format!(
             r#"{{"items":[{{"ticket_type_id":"{id}","quantity":1}},{{"ticket_type_id":"{id}","quantity":1}}]}}"#
         );
         assert!(request(&twice).is_err());
         assert!(request(r#"{"items":[]}"#).is_err());
-        let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, Uuid::now_v7());
+        let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, TicketTypeId::new());
         let eleven = format!(r#"{{"items":[{}]}}"#, vec![line; 11].join(","));
         assert!(request(&eleven).is_err());
         let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":-1}}],"hold_minutes":61}}"#);
@@ -392,8 +392,8 @@ mod tests {
     fn an_expired_hold_reads_as_expired() {
         let now = Utc::now();
         let hold = Reservation {
-            id: Uuid::now_v7(),
-            event_id: Uuid::now_v7(),
+            id: ReservationId::new(),
+            event_id: EventId::new(),
             customer_id: "c".into(),
             status: ReservationStatus::Held,
             items: vec![],

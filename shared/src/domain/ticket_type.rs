@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::error::{DomainError, FieldError, field_code};
 use super::event::Event;
 use super::fields::{self, Problems, nullable};
+use super::ids::{EventId, TicketTypeId};
 use super::pricing::{PriceList, PriceRule, Pricing};
 
 pub const MAX_PRICE: i64 = 99_999_999;
@@ -14,8 +14,8 @@ pub const MAX_PRICE: i64 = 99_999_999;
 /// A ticket type with its live counters. At rest `available + reserved + sold = quantity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketType {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: TicketTypeId,
+    pub event_id: EventId,
     pub name: String,
     pub description: Option<String>,
     pub price: u64,
@@ -51,8 +51,8 @@ pub struct TypeAvailability {
 /// A ticket type as the API returns it.
 #[derive(Debug, Serialize)]
 pub struct TicketTypeView<'a> {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: TicketTypeId,
+    pub event_id: EventId,
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub price: u64,
@@ -276,7 +276,7 @@ fn check_pricing_fields(p: &mut Problems, pricing: &Pricing) {
 
 impl TicketType {
     /// A new type with every ticket available; defaults as the API contract says.
-    pub fn create(id: Uuid, event: &Event, changes: TicketTypeChanges, now: DateTime<Utc>) -> Self {
+    pub fn create(id: TicketTypeId, event: &Event, changes: TicketTypeChanges, now: DateTime<Utc>) -> Self {
         let quantity = changes.quantity.expect("required on create");
         Self {
             id,

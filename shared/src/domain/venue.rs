@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::error::{DomainError, FieldError, field_code};
 use super::fields::{self, Problems, nullable};
+use super::ids::VenueId;
 
 pub const MAX_VENUE_CAPACITY: i64 = 1_000_000;
 
@@ -20,7 +20,7 @@ pub struct Address {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Venue {
-    pub id: Uuid,
+    pub id: VenueId,
     pub name: String,
     pub capacity: u32,
     pub timezone: String,
@@ -66,7 +66,7 @@ pub struct UpdateVenue {
 }
 
 impl CreateVenue {
-    pub fn into_venue(self, id: Uuid, created_by: &str, now: DateTime<Utc>) -> Result<Venue, DomainError> {
+    pub fn into_venue(self, id: VenueId, created_by: &str, now: DateTime<Utc>) -> Result<Venue, DomainError> {
         let mut problems = Problems::default();
         let name = problems.take(fields::text("name", &self.name, 1, 200));
         let capacity = problems.take(fields::whole_number("capacity", self.capacity, 1, MAX_VENUE_CAPACITY));
@@ -148,7 +148,11 @@ mod tests {
     use crate::domain::json::decode;
 
     fn create(json: &str) -> Result<Venue, DomainError> {
-        decode::<CreateVenue>(json.as_bytes()).map_err(DomainError::invalid)?.into_venue(Uuid::nil(), "u1", Utc::now())
+        decode::<CreateVenue>(json.as_bytes()).map_err(DomainError::invalid)?.into_venue(
+            VenueId::from_uuid(uuid::Uuid::nil()),
+            "u1",
+            Utc::now(),
+        )
     }
 
     fn fields_of(error: DomainError) -> Vec<String> {

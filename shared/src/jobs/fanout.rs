@@ -15,12 +15,12 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use uuid::Uuid;
 
 use super::JobError;
 use super::batch::BatchPlan;
 use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, CancellationStatus};
+use crate::domain::ids::TenantId;
 use crate::domain::reservation::ReservationStatus;
 use crate::messages::{FanOutMessage, RefundMessage, RefundTarget, send, send_batch};
 use crate::store::cancellation::Checkpoint;
@@ -79,7 +79,7 @@ pub async fn fan_out(deps: &Deps, message: &FanOutMessage, deadline: Instant) ->
     }
 }
 
-async fn void_holds(deps: &Deps, tenant: Uuid, cancellation: &Cancellation) -> Result<Checkpoint, JobError> {
+async fn void_holds(deps: &Deps, tenant: TenantId, cancellation: &Cancellation) -> Result<Checkpoint, JobError> {
     let start = cancellation.fanout_cursor.as_deref().map(decode_cursor).transpose()?;
     let page = deps.store.held_reservations_page(tenant, cancellation.event_id, HOLDS_PER_STEP, start).await?;
     let now = crate::domain::now();
@@ -95,7 +95,7 @@ async fn void_holds(deps: &Deps, tenant: Uuid, cancellation: &Cancellation) -> R
     Ok(Checkpoint { cursor: page.next.as_ref().map(encode_cursor), holds_voided: voided, orders_enqueued: 0 })
 }
 
-async fn enqueue_orders(deps: &Deps, tenant: Uuid, cancellation: &Cancellation) -> Result<Checkpoint, JobError> {
+async fn enqueue_orders(deps: &Deps, tenant: TenantId, cancellation: &Cancellation) -> Result<Checkpoint, JobError> {
     let start = cancellation.fanout_cursor.as_deref().map(decode_cursor).transpose()?;
     let page = deps.store.order_ids_page(tenant, cancellation.event_id, ORDERS_PER_STEP, start).await?;
     let mut orders = page.items.clone();

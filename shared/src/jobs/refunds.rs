@@ -16,6 +16,7 @@ use super::JobError;
 use super::batch::{BatchPlan, Delivery};
 use crate::deps::Deps;
 use crate::domain::cancellation::{Cancellation, RefundPolicy};
+use crate::domain::ids::{CancellationId, OrderId, TenantId};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
 use crate::messages::{RefundMessage, RefundTarget};
 use crate::payments::{PaymentClient, PaymentError, RefundOutcome};
@@ -41,7 +42,7 @@ const CONCURRENT_ATTEMPT_WINDOW: chrono::Duration = chrono::Duration::minutes(2)
 const RECORD_GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// The idempotency key (and record id) of a cancellation's refund of one order.
-pub fn cancellation_refund_id(cancellation: Uuid, order: Uuid) -> String {
+pub fn cancellation_refund_id(cancellation: CancellationId, order: OrderId) -> String {
     format!("cancel-{cancellation}-{order}")
 }
 
@@ -109,7 +110,7 @@ async fn single(
 async fn for_cancellation(
     deps: &Deps,
     message: &RefundMessage,
-    cancellation_id: Uuid,
+    cancellation_id: CancellationId,
     delivery: Delivery,
     deadline: Instant,
 ) -> Result<(), JobError> {
@@ -194,7 +195,7 @@ async fn for_cancellation(
 /// be finished once the order is settled either way (refunded, or failed for the last time).
 async fn settled(
     deps: &Deps,
-    tenant: Uuid,
+    tenant: TenantId,
     cancellation: &Cancellation,
     order: &Order,
     outcome: Result<(), JobError>,
@@ -211,7 +212,12 @@ async fn settled(
     outcome
 }
 
-async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, order: &Order) -> Result<(), JobError> {
+async fn after_settling(
+    deps: &Deps,
+    tenant: TenantId,
+    cancellation: &Cancellation,
+    order: &Order,
+) -> Result<(), JobError> {
     notify(deps, tenant, cancellation, order).await?;
     Ok(finish_if_done(deps, tenant, cancellation.event_id).await?)
 }
@@ -228,7 +234,7 @@ async fn after_settling(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, 
 /// delivery (the cancellation resumer's, or a dead-letter redrive) asks again.
 async fn apply(
     deps: &Deps,
-    tenant: Uuid,
+    tenant: TenantId,
     order: Order,
     record: &RefundRecord,
     settlement: Option<Settlement>,
@@ -338,7 +344,7 @@ async fn apply(
 /// When no other call for the order's refund can still be running, the count of calls noted so
 /// far (the failing write is conditioned on it, so a call that starts after this look stops it).
 /// A call counts as running until it ends cleanly or is older than any call can last.
-async fn quiet(deps: &Deps, tenant: Uuid, order: &Order, attempt: Uuid) -> Result<Option<u64>, JobError> {
+async fn quiet(deps: &Deps, tenant: TenantId, order: &Order, attempt: Uuid) -> Result<Option<u64>, JobError> {
     let attempts = deps.store.refund_attempts(tenant, order.id).await?;
     let now = crate::domain::now();
     let busy = attempts.open.iter().any(|(id, started)| *id != attempt && now - *started < CONCURRENT_ATTEMPT_WINDOW);

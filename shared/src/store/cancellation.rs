@@ -6,18 +6,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
-use uuid::Uuid;
 
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI3, GSI3PK, GSI3SK, PK, SK};
-use super::{Item, Page, Store, StoreError, StoredEvent, classify, n, s};
+use super::{Item, Page, Store, StoreError, classify, n, s};
 use crate::cursor::PageKey;
 use crate::domain::cancellation::{Cancellation, CancellationStatus};
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{CancellationId, EventId, OrderId, TenantId};
+use crate::domain::inventory::EventInventory;
 use crate::domain::reservation::Reservation;
 
 pub(super) const CANCELLATION_SK: &str = "CANCELLATION";
 
-fn cancellation_marks_pk(tenant: Uuid, cancellation: Uuid) -> String {
+fn cancellation_marks_pk(tenant: TenantId, cancellation: CancellationId) -> String {
     format!("T#{tenant}#CANCELLATION#{cancellation}")
 }
 
@@ -64,8 +65,8 @@ impl Store {
     /// conditioned on, so none of them can commit after this does, whatever it read before.
     pub async fn cancel_event(
         &self,
-        tenant: Uuid,
-        stored: &StoredEvent,
+        tenant: TenantId,
+        stored: &EventInventory,
         cancellation: &Cancellation,
     ) -> Result<bool, StoreError> {
         let event = &stored.event;
@@ -94,13 +95,13 @@ impl Store {
         Ok(self.transact_as(items, Some(&operation)).await?.is_none())
     }
 
-    pub async fn get_cancellation(&self, tenant: Uuid, event: Uuid) -> Result<Option<Cancellation>, StoreError> {
+    pub async fn get_cancellation(&self, tenant: TenantId, event: EventId) -> Result<Option<Cancellation>, StoreError> {
         self.get_one(keys::event_pk(tenant, event), CANCELLATION_SK).await
     }
 
     /// Cancellations still in progress, across tenants (for the resumer). Their number is the
     /// number of events being cancelled right now, so reading them all is cheap.
-    pub async fn active_cancellations(&self) -> Result<Vec<(Uuid, Cancellation)>, StoreError> {
+    pub async fn active_cancellations(&self) -> Result<Vec<(TenantId, Cancellation)>, StoreError> {
         let query = self
             .client
             .query()
@@ -113,7 +114,7 @@ impl Store {
         loop {
             let page: Page<Item> = self.paginate_items(query.clone(), &[PK, SK, GSI3PK, GSI3SK], 100, start).await?;
             for item in page.items {
-                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| Uuid::parse_str(t).ok());
+                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| t.parse::<TenantId>().ok());
                 match (tenant, from_item::<Cancellation>(item)) {
                     (Some(tenant), Ok(cancellation)) => found.push((tenant, cancellation)),
                     // One unreadable item must not hide every other tenant's cancellation.
@@ -133,8 +134,8 @@ impl Store {
     /// A page of the event's holds that are still `HELD` (the index holds them only while they are).
     pub async fn held_reservations_page(
         &self,
-        tenant: Uuid,
-        event: Uuid,
+        tenant: TenantId,
+        event: EventId,
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<Reservation>, StoreError> {
@@ -152,14 +153,14 @@ impl Store {
     /// so every order committed before this read is in it.
     pub async fn order_ids_page(
         &self,
-        tenant: Uuid,
-        event: Uuid,
+        tenant: TenantId,
+        event: EventId,
         limit: usize,
         start: Option<PageKey>,
-    ) -> Result<Page<Uuid>, StoreError> {
+    ) -> Result<Page<OrderId>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Entry {
-            order_id: Uuid,
+            order_id: OrderId,
         }
         let query = self
             .client
@@ -176,7 +177,7 @@ impl Store {
     /// two runs of the fan-out never both count a page.
     pub async fn checkpoint_fanout(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         read: &Cancellation,
         step: Checkpoint,
         now: DateTime<Utc>,
@@ -209,7 +210,7 @@ impl Store {
     /// not finished, just a fresh clock for it. Conditional on the checkpoint read.
     pub async fn restart_fanout(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         read: &Cancellation,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -238,9 +239,9 @@ impl Store {
     /// Claims the one notification of `customer` for this cancellation, counting it once.
     pub async fn claim_notification(
         &self,
-        tenant: Uuid,
-        event: Uuid,
-        cancellation: Uuid,
+        tenant: TenantId,
+        event: EventId,
+        cancellation: CancellationId,
         customer: &str,
     ) -> Result<Notification, StoreError> {
         let (pk, sk) = (cancellation_marks_pk(tenant, cancellation), format!("NOTIFIED#{}", keys::key_part(customer)));
@@ -267,7 +268,12 @@ impl Store {
         })
     }
 
-    pub async fn mark_notified(&self, tenant: Uuid, cancellation: Uuid, customer: &str) -> Result<(), StoreError> {
+    pub async fn mark_notified(
+        &self,
+        tenant: TenantId,
+        cancellation: CancellationId,
+        customer: &str,
+    ) -> Result<(), StoreError> {
         self.update_item_at(
             cancellation_marks_pk(tenant, cancellation),
             format!("NOTIFIED#{}", keys::key_part(customer)),
@@ -283,7 +289,7 @@ impl Store {
     /// Marks the cancellation finished once every enqueued order is settled, and takes it off
     /// the resumer's list. Conditional on the counts read, so a late duplicate cannot finish it
     /// with stale numbers.
-    pub async fn complete_cancellation(&self, tenant: Uuid, read: &Cancellation) -> Result<bool, StoreError> {
+    pub async fn complete_cancellation(&self, tenant: TenantId, read: &Cancellation) -> Result<bool, StoreError> {
         let status = if read.refunds_failed > 0 {
             CancellationStatus::CompletedWithFailures
         } else {
@@ -307,7 +313,7 @@ impl Store {
 
     /// A finished cancellation whose last failed refund later succeeded (a redriven message)
     /// reads `COMPLETED`.
-    pub async fn clear_failures(&self, tenant: Uuid, event: Uuid) -> Result<bool, StoreError> {
+    pub async fn clear_failures(&self, tenant: TenantId, event: EventId) -> Result<bool, StoreError> {
         let result = self
             .update_item_at(keys::event_pk(tenant, event), CANCELLATION_SK)
             .update_expression("SET #status = :completed")
@@ -324,9 +330,9 @@ impl Store {
     /// `ADD` signed `counters` on the cancellation, which must be `cancellation`, and note the progress.
     pub(super) fn count_on_cancellation(
         &self,
-        tenant: Uuid,
-        event: Uuid,
-        cancellation: Uuid,
+        tenant: TenantId,
+        event: EventId,
+        cancellation: CancellationId,
         counters: &[(&str, i64)],
     ) -> TransactWriteItem {
         let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();

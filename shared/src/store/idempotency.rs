@@ -4,10 +4,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::keys::{self, PK, SK};
 use super::{Store, StoreError, classify, is_condition_failure, n, s};
+use crate::domain::ids::TenantId;
 
 /// How long an outcome is kept for replay.
 pub const RETENTION_SECONDS: i64 = 24 * 3600;
@@ -25,7 +25,7 @@ pub struct IdempotencyRecord {
 /// Identifies a key: whose, on which route, and the key itself.
 #[derive(Debug, Clone)]
 pub struct KeyScope<'a> {
-    pub tenant: Uuid,
+    pub tenant: TenantId,
     pub user: &'a str,
     pub route: &'a str,
     pub key: &'a str,

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
-use uuid::Uuid;
 
 use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
-use super::{Item, Page, Store, StoreError, StoredEvent, n, s};
+use super::{Item, Page, Store, StoreError, n, s};
 use crate::cursor::PageKey;
 use crate::domain::event::{Event, EventStatus};
 use crate::domain::hold::PricedHold;
+use crate::domain::ids::{EventId, OrderId, ReservationId, TenantId, TicketTypeId};
+use crate::domain::inventory::EventInventory;
 use crate::domain::reservation::{MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationStatus};
 use crate::domain::ticket_type::TicketType;
 
@@ -54,8 +55,8 @@ impl Store {
     /// `Ok(false)` when the event changed in between.
     pub async fn create_ticket_type(
         &self,
-        tenant: Uuid,
-        stored: &StoredEvent,
+        tenant: TenantId,
+        stored: &EventInventory,
         ticket_type: &TicketType,
     ) -> Result<bool, StoreError> {
         let event = &stored.event;
@@ -74,7 +75,7 @@ impl Store {
     /// condition failed; the caller re-reads to say which.
     pub async fn update_ticket_type(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         event: &Event,
         before: &TicketType,
         after: &TicketType,
@@ -115,7 +116,7 @@ impl Store {
         Ok(self.transact(items).await?.is_none())
     }
 
-    fn bump_event_version(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
+    fn bump_event_version(&self, tenant: TenantId, event: &Event) -> TransactWriteItem {
         let update = self
             .update_at(keys::event_pk(tenant, event.id), keys::EVENT_SK)
             .update_expression("SET #version = #version + :one")
@@ -131,7 +132,7 @@ impl Store {
     /// Places a hold: every line's availability drops under the condition that it stays ≥ 0,
     /// that sales are open and that the type is still the version the prices came from; the
     /// customer's counters stay within their limits; the reservation is written. All or nothing.
-    pub async fn place_hold(&self, tenant: Uuid, priced: &PricedHold) -> Result<(), HoldError> {
+    pub async fn place_hold(&self, tenant: TenantId, priced: &PricedHold) -> Result<(), HoldError> {
         let hold = priced.reservation();
         // The counter's condition below only sees what the customer had before; one hold alone
         // must fit the cap too.
@@ -179,7 +180,7 @@ impl Store {
     }
 
     /// `ADD active_holds :delta`; taking a hold is conditional on staying under the limit.
-    fn count_holds(&self, tenant: Uuid, customer: &str, delta: i64) -> TransactWriteItem {
+    fn count_holds(&self, tenant: TenantId, customer: &str, delta: i64) -> TransactWriteItem {
         let mut update = self
             .update_at(keys::customer_pk(tenant, customer), keys::HOLDS_SK)
             .update_expression("ADD active_holds :delta")
@@ -192,11 +193,15 @@ impl Store {
         TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
     }
 
-    pub async fn get_reservation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Reservation>, StoreError> {
+    pub async fn get_reservation(
+        &self,
+        tenant: TenantId,
+        id: ReservationId,
+    ) -> Result<Option<Reservation>, StoreError> {
         self.get_one(keys::reservation_pk(tenant, id), keys::RESERVATION_SK).await
     }
 
-    pub async fn get_order(&self, tenant: Uuid, id: Uuid) -> Result<Option<Order>, StoreError> {
+    pub async fn get_order(&self, tenant: TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.get_one(keys::order_pk(tenant, id), keys::ORDER_SK).await
     }
 
@@ -225,7 +230,7 @@ impl Store {
     /// (`Ok(false)`).
     pub async fn end_hold(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         hold: &Reservation,
         outcome: ReservationStatus,
         now: DateTime<Utc>,
@@ -265,7 +270,7 @@ impl Store {
     /// fan-out reads.
     pub async fn confirm_hold(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         hold: &Reservation,
         order: &Order,
         now: DateTime<Utc>,
@@ -331,9 +336,9 @@ impl Store {
     /// `SET to = to + q, from = from - q` on one ticket type.
     fn move_tickets(
         &self,
-        tenant: Uuid,
-        event: Uuid,
-        ticket_type: Uuid,
+        tenant: TenantId,
+        event: EventId,
+        ticket_type: TicketTypeId,
         quantity: u32,
         to: &str,
         from: &str,
@@ -350,7 +355,7 @@ impl Store {
         &self,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(Uuid, Reservation)>, StoreError> {
+    ) -> Result<Vec<(TenantId, Reservation)>, StoreError> {
         let mut found = Vec::new();
         for shard in 0..keys::EXPIRY_SHARDS {
             let query = self
@@ -363,7 +368,7 @@ impl Store {
                 .expression_attribute_values(":upper", s(format!("{}~", keys::start_prefix(now))));
             let page: Page<Item> = self.paginate_items(query, &[PK, SK, GSI3PK, GSI3SK], limit, None).await?;
             for item in page.items {
-                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| Uuid::parse_str(t).ok());
+                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| t.parse::<TenantId>().ok());
                 let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match (tenant, from_item::<Reservation>(item)) {
                     (Some(tenant), Ok(hold)) => found.push((tenant, hold)),
@@ -381,8 +386,8 @@ impl Store {
     /// One event's orders, oldest first.
     pub async fn list_event_orders(
         &self,
-        tenant: Uuid,
-        event: Uuid,
+        tenant: TenantId,
+        event: EventId,
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<Order>, StoreError> {
@@ -392,7 +397,7 @@ impl Store {
     /// One customer's orders, oldest first.
     pub async fn list_customer_orders(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         customer: &str,
         limit: usize,
         start: Option<PageKey>,
@@ -423,7 +428,7 @@ impl Store {
 
 impl Store {
     /// ON_SALE → SOLD_OUT, only if every ticket type still has nothing available at commit.
-    pub async fn mark_sold_out(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
+    pub async fn mark_sold_out(&self, tenant: TenantId, stored: &EventInventory) -> Result<bool, StoreError> {
         let mut items = vec![self.move_event_status(
             tenant,
             stored.event.id,
@@ -438,7 +443,7 @@ impl Store {
     }
 
     /// SOLD_OUT → ON_SALE, only if some open ticket type has tickets again at commit.
-    pub async fn reopen_sales(&self, tenant: Uuid, stored: &StoredEvent) -> Result<bool, StoreError> {
+    pub async fn reopen_sales(&self, tenant: TenantId, stored: &EventInventory) -> Result<bool, StoreError> {
         let Some(open) = stored.ticket_types.iter().find(|t| t.available > 0 && t.sales_open) else { return Ok(false) };
         let items = vec![
             self.move_event_status(
@@ -457,8 +462,8 @@ impl Store {
     /// condition names its one value `:guard`.
     pub(super) fn move_event_status(
         &self,
-        tenant: Uuid,
-        event: Uuid,
+        tenant: TenantId,
+        event: EventId,
         to: EventStatus,
         condition: &str,
         guard: AttributeValue,
@@ -479,7 +484,13 @@ impl Store {
         TransactWriteItem::builder().update(update).build()
     }
 
-    fn check_type(&self, tenant: Uuid, event: Uuid, ticket_type: Uuid, condition: &str) -> TransactWriteItem {
+    fn check_type(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        ticket_type: TicketTypeId,
+        condition: &str,
+    ) -> TransactWriteItem {
         let mut check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PK, s(keys::event_pk(tenant, event)))
@@ -521,7 +532,7 @@ pub fn sales_open(event: &Event) -> bool {
 /// A type added to an event that sold out by itself is open like its siblings (an automatic
 /// sell-out leaves them open, so the event reopens once tickets are back); one added to an
 /// event an organizer marked `SOLD_OUT` stays closed with them.
-fn sales_open_for_new_type(stored: &StoredEvent) -> bool {
+fn sales_open_for_new_type(stored: &EventInventory) -> bool {
     match stored.event.status {
         EventStatus::SoldOut => stored.ticket_types.iter().any(|t| t.sales_open),
         _ => sales_open(&stored.event),
@@ -532,7 +543,7 @@ pub fn millis(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }
 
-fn reservation_item(tenant: Uuid, hold: &Reservation) -> Result<Item, StoreError> {
+fn reservation_item(tenant: TenantId, hold: &Reservation) -> Result<Item, StoreError> {
     let mut item = to_item(hold)?;
     item.insert(PK.into(), s(keys::reservation_pk(tenant, hold.id)));
     item.insert(SK.into(), s(keys::RESERVATION_SK));

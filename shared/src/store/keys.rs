@@ -3,7 +3,8 @@
 //! items. `docs/data-model.md` lists the access patterns these keys serve.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+
+use crate::domain::ids::{EventId, OrderId, ReservationId, TenantId, TicketTypeId, VenueId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -25,30 +26,30 @@ pub const HOLDS_SK: &str = "HOLDS";
 /// Holds are spread over this many expiry-index partitions, so no single one runs hot.
 pub const EXPIRY_SHARDS: u32 = 8;
 
-pub fn venues_pk(tenant: Uuid) -> String {
+pub fn venues_pk(tenant: TenantId) -> String {
     format!("T#{tenant}#VENUES")
 }
 
-pub fn venue_sk(venue: Uuid) -> String {
+pub fn venue_sk(venue: VenueId) -> String {
     format!("VENUE#{venue}")
 }
 
-pub fn event_pk(tenant: Uuid, event: Uuid) -> String {
+pub fn event_pk(tenant: TenantId, event: EventId) -> String {
     format!("T#{tenant}#EVENT#{event}")
 }
 
 /// GSI1: all of a tenant's live events, by start time.
-pub fn tenant_events_pk(tenant: Uuid) -> String {
+pub fn tenant_events_pk(tenant: TenantId) -> String {
     format!("T#{tenant}#EVENTS")
 }
 
 /// GSI2: one venue's live events, by start time.
-pub fn venue_events_pk(tenant: Uuid, venue: Uuid) -> String {
+pub fn venue_events_pk(tenant: TenantId, venue: VenueId) -> String {
     format!("T#{tenant}#VENUE#{venue}#EVENTS")
 }
 
 /// Sorts chronologically as a string: fixed-width UTC time, then the id to break ties.
-pub fn starts_sort_key(starts_at: DateTime<Utc>, event: Uuid) -> String {
+pub fn starts_sort_key(starts_at: DateTime<Utc>, event: EventId) -> String {
     format!("{}#{event}", start_prefix(starts_at))
 }
 
@@ -57,36 +58,36 @@ pub fn start_prefix(at: DateTime<Utc>) -> String {
 }
 
 /// The uniqueness guard for "same name, same venue, same local day".
-pub fn event_name_guard_pk(tenant: Uuid, duplicate_key: &str) -> String {
+pub fn event_name_guard_pk(tenant: TenantId, duplicate_key: &str) -> String {
     format!("T#{tenant}#EVENTNAME#{duplicate_key}")
 }
 
-pub fn ticket_type_sk(ticket_type: Uuid) -> String {
+pub fn ticket_type_sk(ticket_type: TicketTypeId) -> String {
     format!("TT#{ticket_type}")
 }
 
 pub const TICKET_TYPE_PREFIX: &str = "TT#";
 
-pub fn reservation_pk(tenant: Uuid, reservation: Uuid) -> String {
+pub fn reservation_pk(tenant: TenantId, reservation: ReservationId) -> String {
     format!("T#{tenant}#RES#{reservation}")
 }
 
-pub fn order_pk(tenant: Uuid, order: Uuid) -> String {
+pub fn order_pk(tenant: TenantId, order: OrderId) -> String {
     format!("T#{tenant}#ORDER#{order}")
 }
 
 /// GSI1 for orders: one event's orders, oldest first.
-pub fn event_orders_pk(tenant: Uuid, event: Uuid) -> String {
+pub fn event_orders_pk(tenant: TenantId, event: EventId) -> String {
     format!("T#{tenant}#EVENT#{event}#ORDERS")
 }
 
 /// Base table: one event's orders, written in the transaction that confirms each, so a
 /// strongly consistent query finds every order committed before it (the fan-out's source).
-pub fn order_log_pk(tenant: Uuid, event: Uuid) -> String {
+pub fn order_log_pk(tenant: TenantId, event: EventId) -> String {
     format!("T#{tenant}#EVENT#{event}#ORDERLOG")
 }
 
-pub fn order_log_sk(order: Uuid) -> String {
+pub fn order_log_sk(order: OrderId) -> String {
     format!("ORDER#{order}")
 }
 
@@ -101,31 +102,31 @@ pub fn payment_claim_pk(payment_reference: &str) -> String {
 pub const PAYMENT_CLAIM_SK: &str = "CLAIM";
 
 /// GSI1 for reservations: one event's holds while they are `HELD` (to void them on cancel).
-pub fn event_holds_pk(tenant: Uuid, event: Uuid) -> String {
+pub fn event_holds_pk(tenant: TenantId, event: EventId) -> String {
     format!("T#{tenant}#EVENT#{event}#HOLDS")
 }
 
 /// GSI2 for orders: one customer's orders, oldest first.
-pub fn customer_orders_pk(tenant: Uuid, customer: &str) -> String {
+pub fn customer_orders_pk(tenant: TenantId, customer: &str) -> String {
     format!("T#{tenant}#CUSTOMER#{}#ORDERS", key_part(customer))
 }
 
 /// The partition of a customer's counters (active holds, tickets per event).
-pub fn customer_pk(tenant: Uuid, customer: &str) -> String {
+pub fn customer_pk(tenant: TenantId, customer: &str) -> String {
     format!("T#{tenant}#CUSTOMER#{}", key_part(customer))
 }
 
-pub fn customer_event_sk(event: Uuid) -> String {
+pub fn customer_event_sk(event: EventId) -> String {
     format!("EVENT#{event}")
 }
 
 /// GSI3: holds by expiry, across tenants, for the sweep. Present only while a hold is `HELD`.
-pub fn expiry_pk(reservation: Uuid) -> String {
-    let shard = reservation.as_u128() % u128::from(EXPIRY_SHARDS);
+pub fn expiry_pk(reservation: ReservationId) -> String {
+    let shard = reservation.as_uuid().as_u128() % u128::from(EXPIRY_SHARDS);
     format!("EXPIRY#{shard}")
 }
 
-pub fn expiry_sort_key(expires_at: DateTime<Utc>, tenant: Uuid, reservation: Uuid) -> String {
+pub fn expiry_sort_key(expires_at: DateTime<Utc>, tenant: TenantId, reservation: ReservationId) -> String {
     format!("{}#{tenant}#{reservation}", start_prefix(expires_at))
 }
 
@@ -141,7 +142,7 @@ mod tests {
 
     #[test]
     fn start_keys_sort_like_times() {
-        let id = Uuid::nil();
+        let id = EventId::from_uuid(uuid::Uuid::nil());
         let a = starts_sort_key("2027-01-02T03:04:05Z".parse().unwrap(), id);
         let b = starts_sort_key("2027-01-02T03:04:05.5Z".parse().unwrap(), id);
         let c = starts_sort_key("2027-01-10T00:00:00Z".parse().unwrap(), id);
@@ -150,7 +151,7 @@ mod tests {
 
     #[test]
     fn customer_ids_cannot_forge_key_shapes() {
-        let tenant = Uuid::nil();
+        let tenant = TenantId::from_uuid(uuid::Uuid::nil());
         assert_ne!(customer_pk(tenant, "a#ORDERS"), customer_orders_pk(tenant, "a"));
         assert_eq!(key_part("a#b%23"), "a%23b%2523");
     }

@@ -22,7 +22,9 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
 
 use crate::cursor::PageKey;
-use crate::domain::event::{Availability, Event, EventStatus};
+use crate::domain::event::{Event, EventStatus};
+use crate::domain::ids::{EventId, TenantId, TicketTypeId, VenueId};
+use crate::domain::inventory::EventInventory;
 use crate::domain::ticket_type::TicketType;
 use crate::domain::venue::Venue;
 use keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
@@ -57,7 +59,7 @@ pub enum EventWriteError {
 #[derive(Debug, Default, Clone)]
 pub struct EventFilter {
     pub status: Option<EventStatus>,
-    pub venue_id: Option<Uuid>,
+    pub venue_id: Option<VenueId>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Only published `PUBLIC` events (what customers may browse; unlisted ones need a link).
@@ -67,14 +69,6 @@ pub struct EventFilter {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<PageKey>,
-}
-
-/// An event with the counts of its ticket types.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub event: Event,
-    pub ticket_types: Vec<TicketType>,
-    pub availability: Availability,
 }
 
 #[derive(Clone)]
@@ -105,7 +99,7 @@ impl Store {
 
     // ---- venues ----
 
-    pub async fn create_venue(&self, tenant: Uuid, venue: &Venue) -> Result<(), StoreError> {
+    pub async fn create_venue(&self, tenant: TenantId, venue: &Venue) -> Result<(), StoreError> {
         let item = with_keys(venue, [(PK, keys::venues_pk(tenant)), (SK, keys::venue_sk(venue.id))])?;
         self.client
             .put_item()
@@ -118,7 +112,7 @@ impl Store {
             .map_err(classify)
     }
 
-    pub async fn get_venue(&self, tenant: Uuid, id: Uuid) -> Result<Option<Venue>, StoreError> {
+    pub async fn get_venue(&self, tenant: TenantId, id: VenueId) -> Result<Option<Venue>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -133,7 +127,12 @@ impl Store {
     }
 
     /// Replaces a venue if nobody else changed it since `expected_version`; `Ok(false)` if they did.
-    pub async fn replace_venue(&self, tenant: Uuid, venue: &Venue, expected_version: u64) -> Result<bool, StoreError> {
+    pub async fn replace_venue(
+        &self,
+        tenant: TenantId,
+        venue: &Venue,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
         let item = with_keys(venue, [(PK, keys::venues_pk(tenant)), (SK, keys::venue_sk(venue.id))])?;
         let result = self
             .client
@@ -150,7 +149,7 @@ impl Store {
 
     pub async fn list_venues(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<Venue>, StoreError> {
@@ -167,7 +166,7 @@ impl Store {
     // ---- events ----
 
     /// Writes a new event and its name guard in one transaction.
-    pub async fn create_event(&self, tenant: Uuid, event: &Event) -> Result<(), EventWriteError> {
+    pub async fn create_event(&self, tenant: TenantId, event: &Event) -> Result<(), EventWriteError> {
         let put_event = self.put(event_item(tenant, event)?, "attribute_not_exists(PK)", Vec::new());
         let put_guard = self.put(guard_item(tenant, event), "attribute_not_exists(PK)", Vec::new());
         match self.transact(vec![put_event, put_guard]).await? {
@@ -178,7 +177,7 @@ impl Store {
     }
 
     /// The live (not deleted) event with its ticket-type counts.
-    pub async fn get_event(&self, tenant: Uuid, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+    pub async fn get_event(&self, tenant: TenantId, id: EventId) -> Result<Option<EventInventory>, StoreError> {
         let mut event = None;
         let mut ticket_types = Vec::new();
         for item in self.event_partition(tenant, id).await? {
@@ -192,11 +191,11 @@ impl Store {
                 ticket_types.push(from_item(item)?);
             }
         }
-        Ok(event.map(|event| StoredEvent::with_ticket_types(event, ticket_types)))
+        Ok(event.map(|event| EventInventory::with_ticket_types(event, ticket_types)))
     }
 
     /// Every item of an event's partition: the event and its ticket types, read consistently.
-    async fn event_partition(&self, tenant: Uuid, id: Uuid) -> Result<Vec<Item>, StoreError> {
+    async fn event_partition(&self, tenant: TenantId, id: EventId) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut resume = None;
         loop {
@@ -219,7 +218,7 @@ impl Store {
         }
     }
 
-    async fn ticket_types_of(&self, tenant: Uuid, id: Uuid) -> Result<Vec<TicketType>, StoreError> {
+    async fn ticket_types_of(&self, tenant: TenantId, id: EventId) -> Result<Vec<TicketType>, StoreError> {
         let items = self.event_partition(tenant, id).await?;
         items
             .into_iter()
@@ -236,8 +235,8 @@ impl Store {
     /// every ticket type must still have nothing held or sold at commit time.
     pub async fn replace_event(
         &self,
-        tenant: Uuid,
-        previous: &StoredEvent,
+        tenant: TenantId,
+        previous: &EventInventory,
         next: &Event,
         require_no_sales: bool,
     ) -> Result<(), EventWriteError> {
@@ -275,8 +274,8 @@ impl Store {
     /// selling, if nothing is held or sold at commit time.
     pub async fn delete_event(
         &self,
-        tenant: Uuid,
-        stored: &StoredEvent,
+        tenant: TenantId,
+        stored: &EventInventory,
         now: DateTime<Utc>,
     ) -> Result<(), EventWriteError> {
         let event = &stored.event;
@@ -296,9 +295,9 @@ impl Store {
 
     fn set_sales_open(
         &self,
-        tenant: Uuid,
-        event: Uuid,
-        ticket_type: Uuid,
+        tenant: TenantId,
+        event: EventId,
+        ticket_type: TicketTypeId,
         open: bool,
         require_no_sales: bool,
     ) -> TransactWriteItem {
@@ -316,7 +315,7 @@ impl Store {
         TransactWriteItem::builder().update(update.build().expect("key and expression are set")).build()
     }
 
-    fn check_no_sales(&self, tenant: Uuid, event: Uuid, ticket_type: Uuid) -> TransactWriteItem {
+    fn check_no_sales(&self, tenant: TenantId, event: EventId, ticket_type: TicketTypeId) -> TransactWriteItem {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PK, s(keys::event_pk(tenant, event)))
@@ -330,11 +329,11 @@ impl Store {
 
     pub async fn list_events(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         filter: &EventFilter,
         limit: usize,
         start: Option<PageKey>,
-    ) -> Result<Page<StoredEvent>, StoreError> {
+    ) -> Result<Page<EventInventory>, StoreError> {
         let (index, pk_name, sk_name, pk) = match filter.venue_id {
             Some(venue) => (GSI2, GSI2PK, GSI2SK, keys::venue_events_pk(tenant, venue)),
             None => (GSI1, GSI1PK, GSI1SK, keys::tenant_events_pk(tenant)),
@@ -393,7 +392,7 @@ impl Store {
         let types =
             futures_util::future::try_join_all(page.items.iter().map(|event| self.ticket_types_of(tenant, event.id)))
                 .await?;
-        let items = page.items.into_iter().zip(types).map(|(e, t)| StoredEvent::with_ticket_types(e, t)).collect();
+        let items = page.items.into_iter().zip(types).map(|(e, t)| EventInventory::with_ticket_types(e, t)).collect();
         Ok(Page { items, next: page.next })
     }
 
@@ -456,7 +455,7 @@ impl Store {
         TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
     }
 
-    fn delete_guard(&self, tenant: Uuid, event: &Event) -> TransactWriteItem {
+    fn delete_guard(&self, tenant: TenantId, event: &Event) -> TransactWriteItem {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key(PK, s(keys::event_name_guard_pk(tenant, &event.duplicate_key())))
@@ -534,27 +533,7 @@ fn version_values(event: &Event) -> Vec<(&'static str, AttributeValue)> {
     vec![(":expected", n(event.version))]
 }
 
-impl StoredEvent {
-    /// A new event: nothing allocated, held or sold yet.
-    pub fn without_ticket_types(event: Event) -> Self {
-        Self::with_ticket_types(event, Vec::new())
-    }
-
-    pub fn with_ticket_types(event: Event, mut ticket_types: Vec<TicketType>) -> Self {
-        ticket_types.sort_by_key(|t| t.id);
-        let availability = Availability::from_ticket_types(
-            event.capacity,
-            ticket_types.iter().map(|t| (t.quantity, t.reserved, t.sold)),
-        );
-        Self { event, ticket_types, availability }
-    }
-
-    pub fn ticket_type(&self, id: Uuid) -> Option<&TicketType> {
-        self.ticket_types.iter().find(|t| t.id == id)
-    }
-}
-
-fn event_item(tenant: Uuid, event: &Event) -> Result<Item, StoreError> {
+fn event_item(tenant: TenantId, event: &Event) -> Result<Item, StoreError> {
     let sort = keys::starts_sort_key(event.starts_at, event.id);
     with_keys(
         event,
@@ -569,7 +548,7 @@ fn event_item(tenant: Uuid, event: &Event) -> Result<Item, StoreError> {
     )
 }
 
-fn guard_item(tenant: Uuid, event: &Event) -> Item {
+fn guard_item(tenant: TenantId, event: &Event) -> Item {
     HashMap::from([
         (PK.to_owned(), s(keys::event_name_guard_pk(tenant, &event.duplicate_key()))),
         (SK.to_owned(), s(keys::GUARD_SK)),

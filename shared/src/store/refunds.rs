@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::keys::{self, PK, SK};
 use super::{Store, StoreError, n, s};
+use crate::domain::ids::{CancellationId, OrderId, TenantId};
 use crate::domain::reservation::{Order, OrderStatus, RefundRecord, RefundStatus};
 
 /// The provider calls noted on an order for the refund in its slot.
@@ -30,7 +31,7 @@ fn attempt_entry(attempt: Uuid, at: DateTime<Utc>) -> String {
 /// How the end of a cancellation's refund counts on the cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
-    pub cancellation: Uuid,
+    pub cancellation: CancellationId,
     /// This order was settled as failed before (a redriven or repeated message is retrying it).
     pub previously_failed: bool,
     /// Whether a settlement without any refund counts as a refund that succeeded (the buyer
@@ -42,7 +43,12 @@ impl Store {
     /// Accepts a single refund of `record.amount`, reserving it on the order at once. `Ok(false)`
     /// when the order cannot take it (not refundable, or more than what is left); an SDK retry
     /// of a write that already landed is recognised and reported as accepted.
-    pub async fn request_refund(&self, tenant: Uuid, order: &Order, record: &RefundRecord) -> Result<bool, StoreError> {
+    pub async fn request_refund(
+        &self,
+        tenant: TenantId,
+        order: &Order,
+        record: &RefundRecord,
+    ) -> Result<bool, StoreError> {
         let result = self
             .order_update(tenant, order.id)
             .update_expression("SET refunds.#refund = :record ADD committed_amount :amount")
@@ -68,7 +74,12 @@ impl Store {
 
     /// Takes the order's refund slot for an accepted single refund. `Ok(false)`: the slot is
     /// taken, or the refund is no longer waiting.
-    pub async fn begin_single_refund(&self, tenant: Uuid, order: &Order, refund_id: &str) -> Result<bool, StoreError> {
+    pub async fn begin_single_refund(
+        &self,
+        tenant: TenantId,
+        order: &Order,
+        refund_id: &str,
+    ) -> Result<bool, StoreError> {
         let result = self
             .order_update(tenant, order.id)
             .update_expression("SET #status = :refunding, pending_refund_id = :refund")
@@ -91,7 +102,7 @@ impl Store {
     /// not being settled by the cancellation (or settled as failed, to try again).
     pub async fn begin_cancellation_refund(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         order: &Order,
         record: &RefundRecord,
     ) -> Result<bool, StoreError> {
@@ -122,8 +133,8 @@ impl Store {
     /// `false` if the refund is no longer in the slot.
     pub async fn mark_refund_attempt(
         &self,
-        tenant: Uuid,
-        order: Uuid,
+        tenant: TenantId,
+        order: OrderId,
         refund_id: &str,
         attempt: Uuid,
         at: DateTime<Utc>,
@@ -144,8 +155,8 @@ impl Store {
     /// still be running at the provider (it was turned away, refused, or answered).
     pub async fn end_refund_attempt(
         &self,
-        tenant: Uuid,
-        order: Uuid,
+        tenant: TenantId,
+        order: OrderId,
         attempt: Uuid,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -160,7 +171,7 @@ impl Store {
 
     /// The calls for the refund in the order's slot that have not ended cleanly, and how many
     /// were ever noted (read strongly consistently).
-    pub async fn refund_attempts(&self, tenant: Uuid, order: Uuid) -> Result<Attempts, StoreError> {
+    pub async fn refund_attempts(&self, tenant: TenantId, order: OrderId) -> Result<Attempts, StoreError> {
         let item = self
             .client
             .get_item()
@@ -196,7 +207,7 @@ impl Store {
     /// `Ok(false)`: someone else ended it already.
     pub async fn end_refund(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         order: &Order,
         refund: &RefundRecord,
         outcome: RefundStatus,
@@ -274,7 +285,7 @@ impl Store {
     /// as far as the policy promises), exactly once, conditional on the order being as read.
     pub async fn settle_without_refund(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         order: &Order,
         settlement: Settlement,
     ) -> Result<bool, StoreError> {
@@ -306,16 +317,16 @@ impl Store {
     /// An update of the order that sets its status (`#status`).
     fn order_update(
         &self,
-        tenant: Uuid,
-        order: Uuid,
+        tenant: TenantId,
+        order: OrderId,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.order_item_update(tenant, order).expression_attribute_names("#status", "status")
     }
 
     fn order_item_update(
         &self,
-        tenant: Uuid,
-        order: Uuid,
+        tenant: TenantId,
+        order: OrderId,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.update_item_at(keys::order_pk(tenant, order), keys::ORDER_SK)
     }

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use crate::deps::Deps;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, TenantId};
 use crate::store::StoreError;
 
 /// How long a status flip may hold up the answer to the change that called for it.
@@ -17,7 +16,7 @@ const FOLLOW_BUDGET: Duration = Duration::from_secs(3);
 /// returned: the sale or release that triggered this has already happened, and the next change
 /// of the counters flips the status again. A slow database costs the caller at most
 /// [`FOLLOW_BUDGET`], so a committed hold is never answered after its function's timeout.
-pub async fn follow(deps: &Deps, tenant: Uuid, event: Uuid) {
+pub async fn follow(deps: &Deps, tenant: TenantId, event: EventId) {
     match tokio::time::timeout(FOLLOW_BUDGET, flip_if_due(deps, tenant, event)).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, %event, "could not update sold-out status"),
@@ -25,7 +24,7 @@ pub async fn follow(deps: &Deps, tenant: Uuid, event: Uuid) {
     }
 }
 
-async fn flip_if_due(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), StoreError> {
+async fn flip_if_due(deps: &Deps, tenant: TenantId, event: EventId) -> Result<(), StoreError> {
     let Some(stored) = deps.store.get_event(tenant, event).await? else { return Ok(()) };
     if stored.ticket_types.is_empty() {
         return Ok(());

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use crate::deps::Deps;
+use crate::domain::ids::{EventId, ReservationId, TenantId};
 use crate::domain::reservation::{Reservation, ReservationStatus};
 use crate::messages::{ExpiryMessage, send};
 use crate::store::StoreError;
@@ -17,7 +16,7 @@ pub const EXPIRY_SEND_BUDGET: Duration = Duration::from_millis(1500);
 
 /// Queues the hold's expiry. A failure is logged and left to the sweep, which is exactly the
 /// case it exists for; the hold itself is already safely placed.
-pub async fn schedule_expiry(deps: &Deps, tenant: Uuid, hold: &Reservation) {
+pub async fn schedule_expiry(deps: &Deps, tenant: TenantId, hold: &Reservation) {
     let message = ExpiryMessage { tenant_id: tenant, reservation_id: hold.id, expires_at: hold.expires_at };
     let delay = message.delay_seconds(crate::domain::now());
     let sent = send(deps.sqs.as_ref(), deps.queues.expiry.as_deref(), &message, delay);
@@ -36,7 +35,7 @@ pub async fn schedule_expiry(deps: &Deps, tenant: Uuid, hold: &Reservation) {
 
 /// Expires one hold if it is still held and due, and puts its
 /// event back on sale if that returned the last tickets of a sold-out event.
-pub async fn expire(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<bool, StoreError> {
+pub async fn expire(deps: &Deps, tenant: TenantId, reservation: ReservationId) -> Result<bool, StoreError> {
     let ended = end_if_due(deps, tenant, reservation).await?;
     if let Some(event) = ended {
         super::availability::follow(deps, tenant, event).await;
@@ -46,7 +45,11 @@ pub async fn expire(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<bool
 
 /// Expires one hold if it is still held and due; returns its event when it did. The caller
 /// brings the event's status up to date ([`super::availability::follow`]), once per event.
-pub async fn end_if_due(deps: &Deps, tenant: Uuid, reservation: Uuid) -> Result<Option<Uuid>, StoreError> {
+pub async fn end_if_due(
+    deps: &Deps,
+    tenant: TenantId,
+    reservation: ReservationId,
+) -> Result<Option<EventId>, StoreError> {
     let Some(hold) = deps.store.get_reservation(tenant, reservation).await? else { return Ok(None) };
     let now = crate::domain::now();
     if hold.status != ReservationStatus::Held || now < hold.expires_at {

@@ -1,10 +1,9 @@
 //! The steps that settle a cancelled event's orders, shared by the fan-out and the refund
 //! consumer: telling each holder once, and closing the cancellation when all is settled.
 
-use uuid::Uuid;
-
 use crate::deps::Deps;
 use crate::domain::cancellation::Cancellation;
+use crate::domain::ids::{EventId, TenantId};
 use crate::domain::reservation::Order;
 use crate::messages::{HolderNotification, SendError, send};
 use crate::store::StoreError;
@@ -22,7 +21,12 @@ pub enum NotifyError {
 }
 
 /// Tells the order's holder once per cancellation (when the cancellation asks for it).
-pub async fn notify(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, order: &Order) -> Result<(), NotifyError> {
+pub async fn notify(
+    deps: &Deps,
+    tenant: TenantId,
+    cancellation: &Cancellation,
+    order: &Order,
+) -> Result<(), NotifyError> {
     if !cancellation.notify_holders {
         return Ok(());
     }
@@ -48,7 +52,7 @@ pub async fn notify(deps: &Deps, tenant: Uuid, cancellation: &Cancellation, orde
 }
 
 /// Marks the cancellation finished once the fan-out is done and every order it counted is settled.
-pub async fn finish_if_done(deps: &Deps, tenant: Uuid, event: Uuid) -> Result<(), StoreError> {
+pub async fn finish_if_done(deps: &Deps, tenant: TenantId, event: EventId) -> Result<(), StoreError> {
     if let Some(cancellation) = deps.store.get_cancellation(tenant, event).await?
         && cancellation.fanout_done
         && cancellation.orders_settled >= cancellation.orders_total

@@ -440,7 +440,7 @@ async fn a_fan_out_that_dies_mid_page_resumes_at_its_checkpoint() {
     let job = drain(&stack, "CancellationQueue").await;
     assert_eq!(job.len(), 1);
     let record = crate::harness::sqs_record("fan-out-1", &job[0].to_string());
-    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let event_id = id(&event).parse().unwrap();
     let mut runs = 0;
     loop {
         runs += 1;
@@ -477,7 +477,7 @@ async fn a_hold_missed_by_the_voiding_still_cannot_be_bought() {
     let buyer = tenant.customer();
     let hold = crate::inventory::reserve(&buyer, &event, &[(&types[0], 1)]).await.body["reservation"].clone();
     // Cancel the way the API does, minus voiding holds: as if this hold reached the index late.
-    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let event_id = id(&event).parse().unwrap();
     let stored = stack.deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
     let input: CancelInput = serde_json::from_value(json!({ "reason": "Late index" })).unwrap();
     let cancellation = input.into_cancellation(event_id, "admin-1", chrono::Utc::now()).unwrap();
@@ -503,7 +503,7 @@ async fn a_fan_out_near_its_deadline_hands_over_to_a_fresh_invocation() {
     assert_eq!(response["batchItemFailures"], json!([]), "handing over is not a failure");
     let handed_over = drain(&stack, "CancellationQueue").await;
     assert_eq!(handed_over, job, "the same fan-out message, for a fresh invocation");
-    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let event_id = id(&event).parse().unwrap();
     let cancellation = stack.deps.store.get_cancellation(tenant.id, event_id).await.unwrap().unwrap();
     assert_eq!((cancellation.fanout_pages, cancellation.fanout_done), (0, false), "no step started");
 

@@ -237,7 +237,7 @@ pub async fn serve_functions(functions: &FunctionDeps) -> String {
 /// A tenant of its own on the shared stack.
 #[derive(Clone)]
 pub struct Tenant {
-    pub id: Uuid,
+    pub id: shared::domain::ids::TenantId,
     base_url: String,
     payments_url: String,
     http: reqwest::Client,
@@ -250,7 +250,7 @@ impl Tenant {
 
     /// A tenant on the gateway at `base_url`, paying at the fake provider at `payments_url`.
     pub fn at(base_url: String, payments_url: String) -> Self {
-        Self { id: Uuid::now_v7(), base_url, payments_url, http: reqwest::Client::new() }
+        Self { id: shared::domain::ids::TenantId::new(), base_url, payments_url, http: reqwest::Client::new() }
     }
 
     pub fn token(&self, role: &str, sub: &str) -> String {

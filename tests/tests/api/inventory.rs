@@ -447,7 +447,7 @@ async fn a_hold_prepared_before_an_event_is_deleted_cannot_commit_after() {
     let (event, _) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
     let stack = crate::harness::stack();
     let deps = stack.deps(&stack.table, None);
-    let event_id = uuid::Uuid::parse_str(id(&event)).unwrap();
+    let event_id = id(&event).parse().unwrap();
     let read_before = deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
     assert_eq!(organizer.delete(&format!("/api/v1/events/{event_id}")).await.status, 204);
 

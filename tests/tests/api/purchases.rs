@@ -141,15 +141,17 @@ async fn a_retried_commit_with_its_request_token_is_not_judged_twice() {
     let (event, types) = event_on_sale(&organizer, 10, &[("General", 1000, 10, json!({}))]).await;
     let hold: Value = reserve(&tenant.customer(), &event, &[(&types[0], 3)]).await.body["reservation"].clone();
     let deps = stack().deps(&stack().table, None);
-    let hold = deps.store.get_reservation(tenant.id, Uuid::parse_str(id(&hold)).unwrap()).await.unwrap().unwrap();
+    let hold = deps.store.get_reservation(tenant.id, id(&hold).parse().unwrap()).await.unwrap().unwrap();
     let now = chrono::Utc::now();
-    let order = Order::from_hold(Uuid::now_v7(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
+    let order =
+        Order::from_hold(shared::domain::ids::OrderId::new(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
     // The same transaction sent twice, as the SDK does when a commit's answer is lost.
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
     let counts = capacity(&organizer, &event).await;
     assert_eq!((counts["sold"].as_u64(), counts["reserved"].as_u64()), (Some(3), Some(0)), "sold once");
     // A different order for the same hold is a different request: its conditions are judged.
-    let another = Order::from_hold(Uuid::now_v7(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
+    let another =
+        Order::from_hold(shared::domain::ids::OrderId::new(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &another, now).await.unwrap(), ConfirmOutcome::HoldChanged);
 }

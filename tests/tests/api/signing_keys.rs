@@ -76,7 +76,10 @@ async fn serve_json_times(body: String, times: usize) -> (String, Arc<AtomicUsiz
 async fn an_rsa_public_key_verifies_rs256_and_nothing_else() {
     let verifier = TokenVerifier::new(&config(Some(fixture("rsa-public.pem")), None)).unwrap();
     let principal = verifier.verify(&sign(Algorithm::RS256, None, &rsa_key())).await.unwrap();
-    assert_eq!((principal.role, principal.tenant_id), (Role::Organizer, Uuid::from_u128(3)));
+    assert_eq!(
+        (principal.role, principal.tenant_id),
+        (Role::Organizer, shared::domain::ids::TenantId::from_uuid(Uuid::from_u128(3)))
+    );
     let hs256 = sign(Algorithm::HS256, None, &EncodingKey::from_secret(fixture("rsa-public.pem").as_bytes()).unwrap());
     assert!(verifier.verify(&hs256).await.is_err(), "no HS256 with a public key (key confusion)");
     assert!(verifier.verify(&sign(Algorithm::ES256, None, &ec_key())).await.is_err());

@@ -1,0 +1,87 @@
+//! An event with its ticket types: the aggregate whose counts every hold, confirmation and
+//! release moves, and from which the event's availability is read.
+
+use super::event::{Availability, Event};
+use super::ids::TicketTypeId;
+use super::ticket_type::TicketType;
+
+/// An event with the counts of its ticket types, ordered by ticket-type id.
+#[derive(Debug, Clone)]
+pub struct EventInventory {
+    pub event: Event,
+    pub ticket_types: Vec<TicketType>,
+    pub availability: Availability,
+}
+
+impl EventInventory {
+    /// A new event: nothing allocated, held or sold yet.
+    pub fn without_ticket_types(event: Event) -> Self {
+        Self::with_ticket_types(event, Vec::new())
+    }
+
+    pub fn with_ticket_types(event: Event, mut ticket_types: Vec<TicketType>) -> Self {
+        ticket_types.sort_by_key(|t| t.id);
+        let availability = Availability::from_ticket_types(
+            event.capacity,
+            ticket_types.iter().map(|t| (t.quantity, t.reserved, t.sold)),
+        );
+        Self { event, ticket_types, availability }
+    }
+
+    pub fn ticket_type(&self, id: TicketTypeId) -> Option<&TicketType> {
+        self.ticket_types.iter().find(|t| t.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ids::{EventId, VenueId};
+
+    fn event(capacity: u32) -> Event {
+        let now = Utc::now();
+        serde_json::from_value(json!({
+            "id": EventId::new(), "venue_id": VenueId::new(), "name": "Show", "slug": "show",
+            "description": null, "short_description": null, "category": null, "tags": [],
+            "visibility": "PUBLIC", "status": "ON_SALE", "starts_at": now, "ends_at": now,
+            "doors_open_at": null, "timezone": "UTC", "capacity": capacity, "cancellation_deadline_hours": 24,
+            "image_url": null, "age_restriction": null, "metadata": {}, "created_by": "organizer",
+            "created_at": now, "updated_at": now, "version": 1,
+        }))
+        .unwrap()
+    }
+
+    fn ticket_type(id: TicketTypeId, quantity: u32, reserved: u32, sold: u32) -> TicketType {
+        let now = Utc::now();
+        serde_json::from_value(json!({
+            "id": id, "event_id": EventId::new(), "name": "General", "description": null,
+            "price": 5000, "currency": "USD", "quantity": quantity, "service_fee": 0, "facility_fee": 0,
+            "tax_rate_bps": 0, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
+            "max_per_order": 10, "pricing": null, "version": 1, "available": quantity - reserved - sold,
+            "reserved": reserved, "sold": sold, "sales_open": true, "created_at": now, "updated_at": now,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_event_counts_are_the_sum_of_its_ticket_types() {
+        let (first, second) = (TicketTypeId::new(), TicketTypeId::new());
+        let inventory = EventInventory::with_ticket_types(
+            event(500),
+            vec![ticket_type(second, 100, 5, 20), ticket_type(first, 50, 1, 0)],
+        );
+        assert_eq!(
+            inventory.availability,
+            Availability { capacity: 500, allocated: 150, available: 124, reserved: 6, sold: 20 }
+        );
+        let order: Vec<TicketTypeId> = inventory.ticket_types.iter().map(|t| t.id).collect();
+        assert_eq!(order, [first, second], "ordered by id, as the store reads them");
+        assert_eq!(inventory.ticket_type(second).map(|t| t.sold), Some(20));
+        assert!(inventory.ticket_type(TicketTypeId::new()).is_none());
+        assert!(inventory.availability.has_sales_or_holds());
+        assert!(!EventInventory::without_ticket_types(event(10)).availability.has_sales_or_holds());
+    }
+}
