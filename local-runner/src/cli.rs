@@ -120,7 +120,7 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
     println!(
         "{}: {} starts; process start -> ready (first `next`) p50 {:.1} ms, p99 {:.1} ms; \
          -> first response p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         RSS after {} invocation(s) p50 {:.1} MiB, max {:.1} MiB; {} invocation errors; HTTP statuses {:?}",
+         RSS after {} invocation(s) p50 {:.1} MiB, max {:.1} MiB; {} invocation errors; HTTP statuses {:?}; root certificates from {}",
         options.function,
         report.cold_starts.len(),
         ms(report.init(50)),
@@ -132,7 +132,8 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
         mib(report.rss(50)),
         mib(report.rss(100)),
         report.errors,
-        report.statuses
+        report.statuses,
+        if report.trust_store_bundle_only { "the bundle file only" } else { "the system's default locations" }
     );
     // A 5xx means a dependency was not reached, and a status other than the one expected means
     // another path was timed (a 401 never reads the database): either way not the request meant.

@@ -143,8 +143,11 @@ mod tests {
     fn delays_round_up_so_a_message_never_arrives_early() {
         let now = Utc::now();
         let at = |ms: i64| now + chrono::Duration::milliseconds(ms);
-        let due =
-            |expires_at| ExpiryMessage { tenant_id: TenantId::new(), reservation_id: ReservationId::new(), expires_at };
+        let due = |expires_at| ExpiryMessage {
+            tenant_id: TenantId::generate(),
+            reservation_id: ReservationId::generate(),
+            expires_at,
+        };
         assert_eq!(due(at(1)).delay_seconds(now), 1);
         assert_eq!(due(at(59_001)).delay_seconds(now), 60);
         assert_eq!(due(at(60_000)).delay_seconds(now), 60);

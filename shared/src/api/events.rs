@@ -23,7 +23,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     let changes = input.validate(InputKind::Create)?;
     let venue = load_venue(caller, changes.venue_id.expect("required on create")).await?;
     let now = crate::domain::now();
-    let event = Event::create(EventId::new(), changes, &venue, &caller.principal.user_id, now);
+    let event = Event::create(EventId::generate(), changes, &venue, &caller.principal.user_id, now);
     event.check_rules(None, &venue, caller.deps.start_window, now)?;
     caller.deps.store.create_event(caller.tenant(), &event).await?;
     Ok(event_response(StatusCode::CREATED, &EventInventory::without_ticket_types(event)))

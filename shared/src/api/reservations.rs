@@ -99,7 +99,7 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     verify_payment(caller.deps, &hold, &payment_reference).await?;
     // The hold may have expired while the provider answered; the transaction re-checks it.
     let now = crate::domain::now();
-    let order = Order::from_hold(OrderId::new(), &hold, payment_reference, now);
+    let order = Order::from_hold(OrderId::generate(), &hold, payment_reference, now);
     match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
         ConfirmOutcome::Confirmed => Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() }))),
         ConfirmOutcome::PaymentUsed => {

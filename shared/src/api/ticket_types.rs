@@ -23,7 +23,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
     caller.require_staff()?;
     let event_id = path_id(req, "event_id")?;
     let changes = parse_body::<TicketTypeInput>(req)?.validate(true)?;
-    let id = TicketTypeId::new();
+    let id = TicketTypeId::generate();
     for _ in 0..WRITE_ATTEMPTS {
         let current = load_managed(caller, event_id).await?;
         refuse_if_closed(&current)?;

@@ -16,7 +16,7 @@ const UPDATE_ATTEMPTS: usize = 3;
 pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let input: CreateVenue = parse_body(req)?;
-    let venue = input.into_venue(VenueId::new(), &caller.principal.user_id, crate::domain::now())?;
+    let venue = input.into_venue(VenueId::generate(), &caller.principal.user_id, crate::domain::now())?;
     caller.deps.store.create_venue(caller.tenant(), &venue).await?;
     Ok(json_response(StatusCode::CREATED, &json!({ "venue": venue })))
 }

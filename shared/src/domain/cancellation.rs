@@ -175,7 +175,7 @@ impl CancelInput {
         };
         p.finish()?;
         Ok(Cancellation {
-            id: CancellationId::new(),
+            id: CancellationId::generate(),
             event_id,
             status: CancellationStatus::InProgress,
             refund_policy: policy,

@@ -530,7 +530,7 @@ mod tests {
     fn venue() -> Venue {
         let now = Utc::now();
         Venue {
-            id: VenueId::new(),
+            id: VenueId::generate(),
             name: "Hall".into(),
             capacity: 1000,
             timezone: "America/New_York".into(),
@@ -556,7 +556,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(2)).to_rfc3339(),
         }))
         .unwrap();
-        (Event::create(EventId::new(), changes, &venue, "u1", Utc::now()), venue)
+        (Event::create(EventId::generate(), changes, &venue, "u1", Utc::now()), venue)
     }
 
     fn rule_fields(result: Result<(), DomainError>) -> Vec<String> {
@@ -633,7 +633,7 @@ mod tests {
             "ends_at": (starts + Duration::hours(1)).to_rfc3339(), "cancellation_deadline_hours": 0,
         }))
         .unwrap();
-        assert_eq!(Event::create(EventId::new(), changes, &venue, "u", Utc::now()).cancellation_deadline_hours, 0);
+        assert_eq!(Event::create(EventId::generate(), changes, &venue, "u", Utc::now()).cancellation_deadline_hours, 0);
     }
 
     #[test]

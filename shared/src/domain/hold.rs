@@ -126,7 +126,7 @@ pub fn price_hold(
         .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
         .collect();
     let reservation = Reservation {
-        id: ReservationId::new(),
+        id: ReservationId::generate(),
         event_id: event.id,
         customer_id: request.customer_id.to_owned(),
         status: ReservationStatus::Held,
@@ -156,7 +156,7 @@ mod tests {
 
     fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
         serde_json::from_value(json!({
-            "id": EventId::new(), "venue_id": VenueId::new(), "name": "Show", "slug": "show",
+            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
             "description": null, "short_description": null, "category": null, "tags": [],
             "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
             "ends_at": starts_at + Duration::hours(2), "doors_open_at": null, "timezone": "UTC",
@@ -170,7 +170,7 @@ mod tests {
     fn ticket_type(name: &str, version: u64, available: u32) -> TicketType {
         let now = Utc::now();
         serde_json::from_value(json!({
-            "id": TicketTypeId::new(), "event_id": EventId::new(), "name": name, "description": null,
+            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": name, "description": null,
             "price": 5000, "currency": "USD", "quantity": 100, "service_fee": 500, "facility_fee": 250,
             "tax_rate_bps": 800, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
             "max_per_order": 10, "pricing": null, "version": version, "available": available,
@@ -224,7 +224,7 @@ mod tests {
         euro.currency = "EUR".into();
         let types = [a.clone(), euro.clone()];
         let refused = |lines: &[(TicketTypeId, u32)]| broken(price_hold(&on_sale(), &types, ask(lines), Utc::now()));
-        assert_eq!(refused(&[(a.id, 1), (TicketTypeId::new(), 1)]), ["items[1].ticket_type_id"]);
+        assert_eq!(refused(&[(a.id, 1), (TicketTypeId::generate(), 1)]), ["items[1].ticket_type_id"]);
         assert_eq!(refused(&[(a.id, 11)]), ["items[0].quantity"]);
         assert_eq!(refused(&[(a.id, 1), (euro.id, 1)]), ["items"]);
         assert_eq!(refused(&[]), ["items"]);

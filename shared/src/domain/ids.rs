@@ -15,8 +15,8 @@ macro_rules! id_types {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh id.
-            pub fn new() -> Self {
+            /// A fresh id. (No `Default`: a missing id must never quietly become a new one.)
+            pub fn generate() -> Self {
                 Self(Uuid::now_v7())
             }
 
@@ -26,12 +26,6 @@ macro_rules! id_types {
 
             pub const fn as_uuid(self) -> Uuid {
                 self.0
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
             }
         }
 
@@ -87,8 +81,8 @@ mod tests {
 
     #[test]
     fn new_ids_sort_in_creation_order() {
-        let first = OrderId::new();
-        let second = OrderId::new();
+        let first = OrderId::generate();
+        let second = OrderId::generate();
         assert!(first < second);
     }
 }

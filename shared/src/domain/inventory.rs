@@ -44,7 +44,7 @@ mod tests {
     fn event(capacity: u32) -> Event {
         let now = Utc::now();
         serde_json::from_value(json!({
-            "id": EventId::new(), "venue_id": VenueId::new(), "name": "Show", "slug": "show",
+            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
             "description": null, "short_description": null, "category": null, "tags": [],
             "visibility": "PUBLIC", "status": "ON_SALE", "starts_at": now, "ends_at": now,
             "doors_open_at": null, "timezone": "UTC", "capacity": capacity, "cancellation_deadline_hours": 24,
@@ -57,7 +57,7 @@ mod tests {
     fn ticket_type(id: TicketTypeId, quantity: u32, reserved: u32, sold: u32) -> TicketType {
         let now = Utc::now();
         serde_json::from_value(json!({
-            "id": id, "event_id": EventId::new(), "name": "General", "description": null,
+            "id": id, "event_id": EventId::generate(), "name": "General", "description": null,
             "price": 5000, "currency": "USD", "quantity": quantity, "service_fee": 0, "facility_fee": 0,
             "tax_rate_bps": 0, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
             "max_per_order": 10, "pricing": null, "version": 1, "available": quantity - reserved - sold,
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn the_event_counts_are_the_sum_of_its_ticket_types() {
-        let (first, second) = (TicketTypeId::new(), TicketTypeId::new());
+        let (first, second) = (TicketTypeId::generate(), TicketTypeId::generate());
         let inventory = EventInventory::with_ticket_types(
             event(500),
             vec![ticket_type(second, 100, 5, 20), ticket_type(first, 50, 1, 0)],
@@ -80,7 +80,7 @@ mod tests {
         let order: Vec<TicketTypeId> = inventory.ticket_types.iter().map(|t| t.id).collect();
         assert_eq!(order, [first, second], "ordered by id, as the store reads them");
         assert_eq!(inventory.ticket_type(second).map(|t| t.sold), Some(20));
-        assert!(inventory.ticket_type(TicketTypeId::new()).is_none());
+        assert!(inventory.ticket_type(TicketTypeId::generate()).is_none());
         assert!(inventory.availability.has_sales_or_holds());
         assert!(!EventInventory::without_ticket_types(event(10)).availability.has_sales_or_holds());
     }

@@ -366,20 +366,20 @@ mod tests {
 
     #[test]
     fn a_request_defaults_to_a_fifteen_minute_hold() {
-        let id = TicketTypeId::new();
+        let id = TicketTypeId::generate();
         let parsed = request(&format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":2}}]}}"#)).unwrap();
         assert_eq!(parsed, ReservationRequest { lines: vec![(id, 2)], hold: Duration::minutes(15) });
     }
 
     #[test]
     fn lines_must_be_distinct_and_few() {
-        let id = TicketTypeId::new();
+        let id = TicketTypeId::generate();
         let twice = format!(
             r#"{{"items":[{{"ticket_type_id":"{id}","quantity":1}},{{"ticket_type_id":"{id}","quantity":1}}]}}"#
         );
         assert!(request(&twice).is_err());
         assert!(request(r#"{"items":[]}"#).is_err());
-        let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, TicketTypeId::new());
+        let line = format!(r#"{{"ticket_type_id":"{}","quantity":1}}"#, TicketTypeId::generate());
         let eleven = format!(r#"{{"items":[{}]}}"#, vec![line; 11].join(","));
         assert!(request(&eleven).is_err());
         let zero = format!(r#"{{"items":[{{"ticket_type_id":"{id}","quantity":-1}}],"hold_minutes":61}}"#);
@@ -392,8 +392,8 @@ mod tests {
     fn an_expired_hold_reads_as_expired() {
         let now = Utc::now();
         let hold = Reservation {
-            id: ReservationId::new(),
-            event_id: EventId::new(),
+            id: ReservationId::generate(),
+            event_id: EventId::generate(),
             customer_id: "c".into(),
             status: ReservationStatus::Held,
             items: vec![],

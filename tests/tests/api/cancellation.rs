@@ -155,8 +155,11 @@ async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
     let _turn = crate::harness::heavy_test().await;
     // The fan-out dies after 10 pages per run (between sending a page and checkpointing it),
     // so SQS redelivers it twice and some refund messages go out twice. The resumer runs, as on
-    // AWS: a fresh-clone CI run once left 2 of 250 orders unsettled without it (a refund message
-    // in the dead-letter queue unsettled is the resumer's to send again).
+    // AWS. Without it, a fresh-clone CI run on a loaded machine once left 2 of 250 orders
+    // unsettled after 4 minutes: with nothing failing at the provider, their messages had each
+    // failed five times (which failures, that run did not keep) and lay in the dead-letter
+    // queue, which on AWS is the resumer's to send again. So this test proves the outcome of the
+    // system as deployed; how many messages needed the resumer is printed, not asserted.
     let mut options = with_consumers(
         vec![("FANOUT_STOP_AFTER_STEPS".into(), "10".into()), ("CANCELLATION_STALL_SECONDS".into(), "5".into())],
         false,
@@ -190,6 +193,7 @@ async fn a_crashing_fan_out_still_refunds_250_orders_in_full_exactly_once() {
     let holders: HashSet<&str> = notified.iter().map(|n| n["customer_id"].as_str().unwrap()).collect();
     assert_eq!((notified.len(), holders.len()), (100, 100), "one notification per distinct holder");
     assert_eq!(notified[0]["type"], "event.cancelled");
+    println!("refund messages in the dead-letter queue: {}", drain(&stack, "RefundDeadLetterQueue").await.len());
 }
 
 #[tokio::test]

@@ -136,7 +136,9 @@ pub async fn provision(dynamodb_endpoint: &str, sqs_endpoint: &str, table: &str,
 }
 
 /// The functions' warnings and errors go to the test's captured output, which the test runner
-/// prints only when the test fails: a failing run on CI then says what its functions saw.
+/// prints only when the test fails: a failing test on an isolated stack (its functions run on
+/// the test's own runtime) then says what its functions saw. The shared stack's thread writes
+/// into the capture of the test that started it, so its warnings are not shown.
 fn show_warnings_of_failing_tests() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
@@ -250,7 +252,7 @@ impl Tenant {
 
     /// A tenant on the gateway at `base_url`, paying at the fake provider at `payments_url`.
     pub fn at(base_url: String, payments_url: String) -> Self {
-        Self { id: shared::domain::ids::TenantId::new(), base_url, payments_url, http: reqwest::Client::new() }
+        Self { id: shared::domain::ids::TenantId::generate(), base_url, payments_url, http: reqwest::Client::new() }
     }
 
     pub fn token(&self, role: &str, sub: &str) -> String {

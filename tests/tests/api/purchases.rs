@@ -144,7 +144,7 @@ async fn a_retried_commit_with_its_request_token_is_not_judged_twice() {
     let hold = deps.store.get_reservation(tenant.id, id(&hold).parse().unwrap()).await.unwrap().unwrap();
     let now = chrono::Utc::now();
     let order =
-        Order::from_hold(shared::domain::ids::OrderId::new(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
+        Order::from_hold(shared::domain::ids::OrderId::generate(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
     // The same transaction sent twice, as the SDK does when a commit's answer is lost.
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
@@ -152,6 +152,6 @@ async fn a_retried_commit_with_its_request_token_is_not_judged_twice() {
     assert_eq!((counts["sold"].as_u64(), counts["reserved"].as_u64()), (Some(3), Some(0)), "sold once");
     // A different order for the same hold is a different request: its conditions are judged.
     let another =
-        Order::from_hold(shared::domain::ids::OrderId::new(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
+        Order::from_hold(shared::domain::ids::OrderId::generate(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &another, now).await.unwrap(), ConfirmOutcome::HoldChanged);
 }
