@@ -9,6 +9,7 @@ pub mod cancellation;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod pricing;
 pub mod reservations;
 pub mod ticket_types;
 pub mod venues;
@@ -46,6 +47,7 @@ pub enum Endpoint {
     ListTicketTypes,
     UpdateTicketType,
     GetCapacity,
+    PriceQuote,
     CreateReservation,
     GetReservation,
     ReleaseReservation,
@@ -59,7 +61,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::Health,
         Self::CreateVenue,
         Self::ListVenues,
@@ -75,6 +77,7 @@ impl Endpoint {
         Self::ListTicketTypes,
         Self::UpdateTicketType,
         Self::GetCapacity,
+        Self::PriceQuote,
         Self::CreateReservation,
         Self::GetReservation,
         Self::ReleaseReservation,
@@ -105,6 +108,7 @@ impl Endpoint {
             Self::ListTicketTypes => "list-ticket-types",
             Self::UpdateTicketType => "update-ticket-type",
             Self::GetCapacity => "get-capacity",
+            Self::PriceQuote => "price-quote",
             Self::CreateReservation => "create-reservation",
             Self::GetReservation => "get-reservation",
             Self::ReleaseReservation => "release-reservation",
@@ -140,6 +144,7 @@ impl Endpoint {
             Self::ListTicketTypes => (Method::GET, "/api/v1/events/{event_id}/ticket-types"),
             Self::UpdateTicketType => (Method::PUT, "/api/v1/events/{event_id}/ticket-types/{ticket_type_id}"),
             Self::GetCapacity => (Method::GET, "/api/v1/events/{event_id}/capacity"),
+            Self::PriceQuote => (Method::POST, "/api/v1/events/{event_id}/price-quote"),
             Self::CreateReservation => (Method::POST, "/api/v1/events/{event_id}/reservations"),
             Self::GetReservation => (Method::GET, "/api/v1/reservations/{reservation_id}"),
             Self::ReleaseReservation => (Method::DELETE, "/api/v1/reservations/{reservation_id}"),
@@ -344,6 +349,7 @@ route_table! {
     ListTicketTypes => ticket_types::list [ANSWERS],
     UpdateTicketType => ticket_types::update [ANSWERS],
     GetCapacity => ticket_types::capacity [ANSWERS],
+    PriceQuote => pricing::quote [ANSWERS],
     CreateReservation => reservations::create [SENDS],
     GetReservation => reservations::get [ANSWERS],
     ReleaseReservation => reservations::release [ANSWERS],

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::error::{DomainError, FieldError, field_code};
+use super::error::{DomainError, FieldError};
 use super::event::{Event, EventStatus};
 use super::ids::{ReservationId, TicketTypeId};
+use super::quote::{PricedLines, choose, priced_lines};
 use super::reservation::{Reservation, ReservationLine, ReservationStatus, Totals};
 use super::ticket_type::TicketType;
 
@@ -51,42 +52,7 @@ pub fn price_hold(
     request: HoldRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<PricedHold, DomainError> {
-    if request.lines.is_empty() {
-        return Err(DomainError::BrokenRule(vec![FieldError::new(
-            "items",
-            field_code::OUT_OF_RANGE,
-            "a hold needs at least one line",
-        )]));
-    }
-    let mut unknown = Vec::new();
-    let mut types = Vec::new();
-    for (i, (id, quantity)) in request.lines.iter().enumerate() {
-        match ticket_types.iter().find(|t| t.id == *id) {
-            Some(t) => types.push((i, t, *quantity)),
-            None => unknown.push(FieldError::new(
-                format!("items[{i}].ticket_type_id"),
-                field_code::NOT_FOUND,
-                "no such ticket type",
-            )),
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(DomainError::BrokenRule(unknown));
-    }
-    let bounds: Vec<_> = types
-        .iter()
-        .filter(|(_, t, q)| *q < t.min_per_order || *q > t.max_per_order)
-        .map(|(i, t, _)| {
-            FieldError::new(
-                format!("items[{i}].quantity"),
-                field_code::RULE_VIOLATED,
-                format!("{} sells {} to {} per order", t.name, t.min_per_order, t.max_per_order),
-            )
-        })
-        .collect();
-    if !bounds.is_empty() {
-        return Err(DomainError::BrokenRule(bounds));
-    }
+    let types = choose(ticket_types, request.lines)?;
     let sold_out = |lines: Vec<FieldError>| {
         DomainError::conflict_about("SOLD_OUT", "not enough tickets left for the ticket types listed", lines)
     };
@@ -113,18 +79,7 @@ pub fn price_hold(
     if !short.is_empty() {
         return Err(sold_out(short));
     }
-    let currency = &types[0].1.currency;
-    if types.iter().any(|(_, t, _)| &t.currency != currency) {
-        return Err(DomainError::BrokenRule(vec![FieldError::new(
-            "items",
-            field_code::RULE_VIOLATED,
-            "all ticket types of one reservation must share a currency",
-        )]));
-    }
-    let items: Vec<ReservationLine> = types
-        .iter()
-        .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
-        .collect();
+    let PricedLines { lines: items, currency } = priced_lines(&types, now)?;
     let reservation = Reservation {
         id: ReservationId::generate(),
         event_id: event.id,
@@ -132,7 +87,7 @@ pub fn price_hold(
         status: ReservationStatus::Held,
         totals: Totals::of(&items),
         items,
-        currency: currency.clone(),
+        currency,
         expires_at: now + request.hold_for,
         created_at: now,
         order_id: None,

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod json;
 pub mod pricing;
 pub mod principal;
+pub mod quote;
 pub mod reservation;
 pub mod ticket_type;
 pub mod venue;

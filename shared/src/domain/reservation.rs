@@ -142,34 +142,37 @@ pub struct ReservationRequest {
 impl ReservationInput {
     pub fn validate(self) -> Result<ReservationRequest, DomainError> {
         let mut p = Problems::default();
-        if self.items.is_empty() || self.items.len() > MAX_LINES {
-            p.push("items", field_code::OUT_OF_RANGE, "items must have 1 to 10 lines");
-        }
-        let mut seen = HashSet::new();
-        let mut lines = Vec::new();
-        for (i, line) in self.items.iter().enumerate() {
-            let id = p.take(fields::id(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id));
-            let quantity =
-                p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 0, MAX_LINE_QUANTITY));
-            if let Some(id) = id
-                && !seen.insert(id)
-            {
-                p.push(
-                    &format!("items[{i}].ticket_type_id"),
-                    field_code::INVALID_VALUE,
-                    "each ticket type at most once",
-                );
-            }
-            if let (Some(id), Some(quantity)) = (id, quantity) {
-                lines.push((id, quantity));
-            }
-        }
+        let lines = ticket_lines(&self.items, &mut p);
         let minutes = self
             .hold_minutes
             .map_or(Some(DEFAULT_HOLD_MINUTES), |m| p.take(fields::whole_number("hold_minutes", m, 1, 60)));
         p.finish()?;
         Ok(ReservationRequest { lines, hold: Duration::minutes(i64::from(minutes.expect("checked"))) })
     }
+}
+
+/// The `items` of a hold or a price quote: 1 to 10 lines, each a ticket type at most once with
+/// a whole quantity. Problems are recorded in `p`; the lines that passed are returned.
+pub fn ticket_lines(items: &[LineInput], p: &mut Problems) -> Vec<(TicketTypeId, u32)> {
+    if items.is_empty() || items.len() > MAX_LINES {
+        p.push("items", field_code::OUT_OF_RANGE, "items must have 1 to 10 lines");
+    }
+    let mut seen = HashSet::new();
+    let mut lines = Vec::new();
+    for (i, line) in items.iter().enumerate() {
+        let id = p.take(fields::id(&format!("items[{i}].ticket_type_id"), &line.ticket_type_id));
+        let quantity =
+            p.take(fields::whole_number(&format!("items[{i}].quantity"), line.quantity, 0, MAX_LINE_QUANTITY));
+        if let Some(id) = id
+            && !seen.insert(id)
+        {
+            p.push(&format!("items[{i}].ticket_type_id"), field_code::INVALID_VALUE, "each ticket type at most once");
+        }
+        if let (Some(id), Some(quantity)) = (id, quantity) {
+            lines.push((id, quantity));
+        }
+    }
+    lines
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod lifecycle;
 mod openapi;
 mod overselling;
 mod payments;
+mod pricing;
 mod purchases;
 mod refunds;
 mod samples;

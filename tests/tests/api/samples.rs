@@ -23,6 +23,7 @@ fn expected_status(endpoint: Endpoint) -> u16 {
         | Endpoint::ListTicketTypes
         | Endpoint::UpdateTicketType
         | Endpoint::GetCapacity
+        | Endpoint::PriceQuote
         | Endpoint::CreateReservation
         | Endpoint::GetReservation
         | Endpoint::ReleaseReservation
