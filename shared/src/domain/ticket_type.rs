@@ -343,11 +343,120 @@ impl TicketType {
         if self.min_per_order > self.max_per_order {
             rule("min_per_order", "min_per_order must not exceed max_per_order");
         }
-        if let Some(early) = self.pricing.as_ref().and_then(|p| p.early_bird.as_ref())
-            && early.price >= self.price
-        {
-            rule("pricing.early_bird.price", "the early-bird price must be below price");
+        if let Some(pricing) = &self.pricing {
+            pricing_rules(pricing, self.price, event.starts_at, &mut rule);
         }
         if errors.is_empty() { Ok(()) } else { Err(DomainError::BrokenRule(errors)) }
+    }
+}
+
+/// The pricing rules that must agree with each other, with `price` and with the event's start:
+/// each broken one is reported on the field that breaks it.
+fn pricing_rules(pricing: &Pricing, price: u64, event_starts_at: DateTime<Utc>, rule: &mut impl FnMut(&str, &str)) {
+    if let Some(early) = &pricing.early_bird {
+        if early.price >= price {
+            rule("pricing.early_bird.price", "the early-bird price must be below price");
+        }
+        if early.ends_at > event_starts_at {
+            rule("pricing.early_bird.ends_at", "the early-bird window must end by the time the event starts");
+        }
+    }
+    if let Some(late) = &pricing.last_minute {
+        if late.starts_at >= event_starts_at {
+            rule("pricing.last_minute.starts_at", "the last-minute window must start before the event starts");
+        }
+        if pricing.early_bird.as_ref().is_some_and(|early| late.starts_at < early.ends_at) {
+            rule(
+                "pricing.last_minute.starts_at",
+                "the last-minute window must not start before the early-bird window ends",
+            );
+        }
+    }
+    if let Some(demand) = &pricing.demand {
+        if demand.steps.first().is_some_and(|first| first.price <= price) {
+            rule("pricing.demand.steps[0].price", "a demand step must raise the price above price");
+        }
+        for (i, pair) in demand.steps.windows(2).enumerate() {
+            if pair[1].sold_percent <= pair[0].sold_percent {
+                rule(
+                    &format!("pricing.demand.steps[{}].sold_percent", i + 1),
+                    "steps must follow each other in increasing sold_percent",
+                );
+            }
+            if pair[1].price <= pair[0].price {
+                rule(
+                    &format!("pricing.demand.steps[{}].price", i + 1),
+                    "each step must raise the price of the one before",
+                );
+            }
+        }
+        if let Some(cap) = demand.max_price
+            && demand.steps.iter().any(|step| step.price > cap)
+        {
+            rule("pricing.demand.max_price", "max_price must not be below a step's price");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::domain::pricing::{Demand, DemandStep, EarlyBird, LastMinute};
+
+    fn broken(pricing: &Pricing, price: u64, starts_at: DateTime<Utc>) -> Vec<String> {
+        let mut fields = Vec::new();
+        pricing_rules(pricing, price, starts_at, &mut |field: &str, _: &str| fields.push(field.to_owned()));
+        fields
+    }
+
+    fn steps(steps: &[(u32, u64)], max_price: Option<u64>) -> Pricing {
+        let steps = steps.iter().map(|&(sold_percent, price)| DemandStep { sold_percent, price }).collect();
+        Pricing { demand: Some(Demand { steps, max_price }), ..Pricing::default() }
+    }
+
+    #[test]
+    fn pricing_windows_must_end_before_the_event_and_not_overlap() {
+        let starts = Utc::now() + Duration::days(30);
+        let early = |price, ends_at| Some(EarlyBird { price, ends_at });
+        let late = |starts_at| Some(LastMinute { price: 12_000, starts_at });
+        let fine = Pricing {
+            early_bird: early(7_500, starts - Duration::days(20)),
+            last_minute: late(starts - Duration::days(2)),
+            ..Pricing::default()
+        };
+        assert!(broken(&fine, 10_000, starts).is_empty());
+        let not_cheaper = Pricing { early_bird: early(10_000, starts - Duration::days(20)), ..Pricing::default() };
+        assert_eq!(broken(&not_cheaper, 10_000, starts), ["pricing.early_bird.price"]);
+        let after_start = Pricing { early_bird: early(7_500, starts + Duration::hours(1)), ..Pricing::default() };
+        assert_eq!(broken(&after_start, 10_000, starts), ["pricing.early_bird.ends_at"]);
+        let late_after_start = Pricing { last_minute: late(starts), ..Pricing::default() };
+        assert_eq!(broken(&late_after_start, 10_000, starts), ["pricing.last_minute.starts_at"]);
+        let overlapping = Pricing {
+            early_bird: early(7_500, starts - Duration::days(2)),
+            last_minute: late(starts - Duration::days(3)),
+            ..Pricing::default()
+        };
+        assert_eq!(broken(&overlapping, 10_000, starts), ["pricing.last_minute.starts_at"]);
+    }
+
+    #[test]
+    fn demand_steps_must_rise_and_stay_under_their_cap() {
+        let starts = Utc::now() + Duration::days(30);
+        assert!(broken(&steps(&[(50, 12_500), (80, 15_000)], Some(15_000)), 10_000, starts).is_empty());
+        assert_eq!(broken(&steps(&[(50, 10_000)], None), 10_000, starts), ["pricing.demand.steps[0].price"]);
+        assert_eq!(
+            broken(&steps(&[(50, 12_500), (50, 15_000)], None), 10_000, starts),
+            ["pricing.demand.steps[1].sold_percent"]
+        );
+        assert_eq!(
+            broken(&steps(&[(50, 12_500), (80, 12_500)], None), 10_000, starts),
+            ["pricing.demand.steps[1].price"]
+        );
+        assert_eq!(
+            broken(&steps(&[(50, 12_500), (80, 15_000)], Some(14_000)), 10_000, starts),
+            ["pricing.demand.max_price"]
+        );
     }
 }

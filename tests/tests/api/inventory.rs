@@ -160,6 +160,15 @@ async fn ticket_type_input_is_validated() {
             json!({ "name": "x", "price": 100, "quantity": 1, "pricing": { "early_bird": { "price": 100, "ends_at": "2027-01-01T00:00:00Z" } } }),
             "pricing.early_bird.price",
         ),
+        (
+            json!({ "name": "x", "price": 100, "quantity": 1, "pricing": { "early_bird": { "price": 50, "ends_at": after_start } } }),
+            "pricing.early_bird.ends_at",
+        ),
+        (
+            json!({ "name": "x", "price": 100, "quantity": 1,
+                "pricing": { "demand": { "steps": [{ "sold_percent": 50, "price": 200 }], "max_price": 150 } } }),
+            "pricing.demand.max_price",
+        ),
     ] {
         let reply = organizer.post(&path, &body).await;
         reply.assert_problem(422, "VALIDATION_ERROR");
