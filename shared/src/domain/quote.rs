@@ -76,11 +76,7 @@ pub fn choose<'a>(
     lines: &[(TicketTypeId, u32)],
 ) -> Result<Vec<ChosenLine<'a>>, DomainError> {
     if lines.is_empty() {
-        return Err(DomainError::BrokenRule(vec![FieldError::new(
-            "items",
-            field_code::OUT_OF_RANGE,
-            "at least one line is needed",
-        )]));
+        return Err(DomainError::BrokenRule(vec![no_lines()]));
     }
     let mut unknown = Vec::new();
     let mut chosen = Vec::new();
@@ -114,6 +110,10 @@ pub fn choose<'a>(
     Ok(chosen)
 }
 
+fn no_lines() -> FieldError {
+    FieldError::new("items", field_code::OUT_OF_RANGE, "at least one line is needed")
+}
+
 /// Lines priced in one currency.
 pub struct PricedLines {
     pub lines: Vec<ReservationLine>,
@@ -122,12 +122,12 @@ pub struct PricedLines {
 
 /// Prices each chosen line at `now` by its type's rules; all lines must share a currency (422).
 pub fn priced_lines(chosen: &[ChosenLine<'_>], now: DateTime<Utc>) -> Result<PricedLines, DomainError> {
-    let currency = &chosen[0].1.currency;
+    let currency = &chosen.first().ok_or_else(|| DomainError::BrokenRule(vec![no_lines()]))?.1.currency;
     if chosen.iter().any(|(_, t, _)| &t.currency != currency) {
         return Err(DomainError::BrokenRule(vec![FieldError::new(
             "items",
             field_code::RULE_VIOLATED,
-            "all ticket types of one reservation must share a currency",
+            "all ticket types of one order must share a currency",
         )]));
     }
     let lines = chosen
@@ -135,6 +135,50 @@ pub fn priced_lines(chosen: &[ChosenLine<'_>], now: DateTime<Utc>) -> Result<Pri
         .map(|(_, t, q)| ReservationLine::new(t.id, &t.name, t.prices().line(now, *q, t.sold, t.quantity)))
         .collect();
     Ok(PricedLines { lines, currency: currency.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ids::EventId;
+
+    fn ticket_type(currency: &str, min_per_order: u32, max_per_order: u32) -> TicketType {
+        let now = Utc::now();
+        serde_json::from_value(json!({
+            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": currency, "description": null,
+            "price": 1000, "currency": currency, "quantity": 100, "service_fee": 0, "facility_fee": 0,
+            "tax_rate_bps": 5, "sales_start_at": null, "sales_end_at": null, "min_per_order": min_per_order,
+            "max_per_order": max_per_order, "pricing": null, "version": 1, "available": 100,
+            "reserved": 0, "sold": 0, "sales_open": true, "created_at": now, "updated_at": now,
+        }))
+        .unwrap()
+    }
+
+    fn fields(error: DomainError) -> Vec<String> {
+        let DomainError::BrokenRule(errors) = error else { panic!("{error:?}") };
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_quote_prices_each_line_and_refuses_what_cannot_be_priced() {
+        let (usd, eur) = (ticket_type("USD", 1, 10), ticket_type("EUR", 2, 4));
+        let types = [usd.clone(), eur.clone()];
+        let quoted = quote(&types, &[(usd.id, 1)], Utc::now()).unwrap();
+        // 5 bps of 1000 is 0.5: half-up makes it 1.
+        assert_eq!((quoted.totals.subtotal, quoted.totals.tax, quoted.totals.total), (1000, 1, 1001));
+        assert_eq!(quoted.currency, "USD");
+        assert_eq!(fields(quote(&types, &[(usd.id, 1), (eur.id, 2)], Utc::now()).unwrap_err()), ["items"]);
+        assert_eq!(fields(quote(&types, &[(eur.id, 1)], Utc::now()).unwrap_err()), ["items[0].quantity"]);
+        let unknown = TicketTypeId::generate();
+        assert_eq!(
+            fields(quote(&types, &[(usd.id, 1), (unknown, 1)], Utc::now()).unwrap_err()),
+            ["items[1].ticket_type_id"]
+        );
+        assert_eq!(fields(quote(&types, &[], Utc::now()).unwrap_err()), ["items"]);
+    }
 }
 
 /// Properties of the one price function, over every input up to the documented maxima.
