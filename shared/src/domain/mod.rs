@@ -9,6 +9,7 @@ pub mod hold;
 pub mod ids;
 pub mod inventory;
 pub mod json;
+pub mod lifecycle;
 pub mod pricing;
 pub mod principal;
 pub mod quote;

@@ -1,0 +1,142 @@
+//! The moves an event makes on time, without anyone asking: PUBLISHED → ON_SALE when the first
+//! ticket type's sales open, ON_SALE → SALES_PAUSED when every sales window has closed, → IN_PROGRESS
+//! at `starts_at`, IN_PROGRESS → COMPLETED at `ends_at`. Each is a move the state machine allows, so
+//! a scheduled run takes the same path a person could. A pause someone chose is never undone here:
+//! nothing moves SALES_PAUSED back to ON_SALE on its own.
+
+use chrono::{DateTime, Utc};
+
+use super::event::{Event, EventStatus};
+use super::ticket_type::TicketType;
+
+/// The move due at `now`, if any. One at a time: an event late by several moves (its start and
+/// its end both passed while ON_SALE) takes them one after another.
+pub fn due_move(event: &Event, ticket_types: &[TicketType], now: DateTime<Utc>) -> Option<EventStatus> {
+    use EventStatus::{Completed, InProgress, OnSale, Published, SalesPaused, SoldOut};
+    let to = match event.status {
+        InProgress if now >= event.ends_at => Completed,
+        OnSale | SalesPaused | SoldOut if now >= event.starts_at => InProgress,
+        Published if ticket_types.iter().any(|t| t.is_selling_at(now)) => OnSale,
+        OnSale if all_windows_closed(ticket_types, now) => SalesPaused,
+        _ => return None,
+    };
+    debug_assert!(event.status.next_allowed().contains(&to), "{:?} → {to:?}", event.status);
+    Some(to)
+}
+
+/// When a move may next fall due (a time after `now`), for the index the scheduled job reads;
+/// `None` when none can without someone changing the event or its ticket types first.
+pub fn next_move_at(event: &Event, ticket_types: &[TicketType], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use EventStatus::{InProgress, OnSale, Published, SalesPaused, SoldOut};
+    let later = |at: DateTime<Utc>| (at > now).then_some(at);
+    match event.status {
+        InProgress => later(event.ends_at),
+        SalesPaused | SoldOut => later(event.starts_at),
+        OnSale => {
+            let closing = last_window_end(ticket_types).and_then(later);
+            [closing, later(event.starts_at)].into_iter().flatten().min()
+        }
+        // Sales windows end by the event's start, so a type whose window opens later opens before it.
+        Published => ticket_types
+            .iter()
+            .filter(|t| t.sales_end_at.is_none_or(|end| end > now))
+            .filter_map(|t| t.sales_start_at.and_then(later))
+            .min(),
+        _ => None,
+    }
+}
+
+/// Every type's window has an end and all of them have passed (an event with no types has no
+/// window to close).
+fn all_windows_closed(ticket_types: &[TicketType], now: DateTime<Utc>) -> bool {
+    last_window_end(ticket_types).is_some_and(|end| end <= now)
+}
+
+/// The latest end of the types' sales windows; `None` if there are no types or one never ends.
+fn last_window_end(ticket_types: &[TicketType]) -> Option<DateTime<Utc>> {
+    let ends: Option<Vec<DateTime<Utc>>> = ticket_types.iter().map(|t| t.sales_end_at).collect();
+    ends?.into_iter().max()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ids::{EventId, TicketTypeId, VenueId};
+
+    fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
+        serde_json::from_value(json!({
+            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
+            "description": null, "short_description": null, "category": null, "tags": [],
+            "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
+            "ends_at": starts_at + Duration::hours(3), "doors_open_at": null, "timezone": "UTC",
+            "capacity": 100, "cancellation_deadline_hours": 24, "image_url": null, "age_restriction": null,
+            "metadata": {}, "created_by": "organizer", "created_at": starts_at, "updated_at": starts_at,
+            "version": 1,
+        }))
+        .unwrap()
+    }
+
+    fn window(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> TicketType {
+        let now = Utc::now();
+        serde_json::from_value(json!({
+            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": "General",
+            "description": null, "price": 1000, "currency": "USD", "quantity": 10, "service_fee": 0,
+            "facility_fee": 0, "tax_rate_bps": 0, "sales_start_at": start, "sales_end_at": end,
+            "min_per_order": 1, "max_per_order": 10, "pricing": null, "version": 1, "available": 10,
+            "reserved": 0, "sold": 0, "sales_open": true, "created_at": now, "updated_at": now,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_event_walks_from_published_to_completed_on_time() {
+        let t0 = Utc::now();
+        let starts = t0 + Duration::days(10);
+        let types = [
+            window(Some(t0 + Duration::days(1)), Some(t0 + Duration::days(5))),
+            window(Some(t0 + Duration::days(2)), Some(t0 + Duration::days(8))),
+        ];
+        let at = |status: &str, now| due_move(&event(status, starts), &types, now);
+        let next = |status: &str, now| next_move_at(&event(status, starts), &types, now);
+
+        assert_eq!((at("PUBLISHED", t0), next("PUBLISHED", t0)), (None, Some(t0 + Duration::days(1))));
+        let opened = t0 + Duration::days(1);
+        assert_eq!(at("PUBLISHED", opened), Some(EventStatus::OnSale), "the first window opens");
+        assert_eq!((at("ON_SALE", opened), next("ON_SALE", opened)), (None, Some(t0 + Duration::days(8))));
+        let closed = t0 + Duration::days(8);
+        assert_eq!(at("ON_SALE", closed), Some(EventStatus::SalesPaused), "the last window closed");
+        assert_eq!(next("SALES_PAUSED", closed), Some(starts));
+        assert_eq!(at("SALES_PAUSED", starts), Some(EventStatus::InProgress));
+        assert_eq!(next("IN_PROGRESS", starts), Some(starts + Duration::hours(3)));
+        assert_eq!(at("IN_PROGRESS", starts + Duration::hours(3)), Some(EventStatus::Completed));
+        assert_eq!((at("COMPLETED", starts + Duration::days(1)), next("COMPLETED", starts)), (None, None));
+    }
+
+    #[test]
+    fn a_late_run_takes_the_moves_one_after_another_and_a_chosen_pause_stays() {
+        let now = Utc::now();
+        let long_ago = now - Duration::days(2);
+        let types = [window(None, None)];
+        assert_eq!(due_move(&event("ON_SALE", long_ago), &types, now), Some(EventStatus::InProgress));
+        assert_eq!(due_move(&event("IN_PROGRESS", long_ago), &types, now), Some(EventStatus::Completed));
+        assert_eq!(due_move(&event("SOLD_OUT", long_ago), &types, now), Some(EventStatus::InProgress));
+        // Paused by hand while windows are still open: nothing here resumes sales.
+        let ahead = now + Duration::days(3);
+        assert_eq!(due_move(&event("SALES_PAUSED", ahead), &types, now), None);
+        // A type without a window sells from publication, and its sales never close before the start.
+        assert_eq!(due_move(&event("PUBLISHED", ahead), &types, now), Some(EventStatus::OnSale));
+        assert_eq!(due_move(&event("ON_SALE", ahead), &types, now), None);
+        assert_eq!(next_move_at(&event("ON_SALE", ahead), &types, now), Some(ahead));
+        // No ticket types: nothing opens, nothing closes.
+        assert_eq!(due_move(&event("PUBLISHED", ahead), &[], now), None);
+        assert_eq!(due_move(&event("ON_SALE", ahead), &[], now), None);
+        // Drafts, postponed and other hand-driven states never move on their own.
+        for status in ["DRAFT", "REVIEW", "APPROVED", "POSTPONED", "RESCHEDULED", "CANCELLED"] {
+            assert_eq!(due_move(&event(status, long_ago), &types, now), None, "{status}");
+            assert_eq!(next_move_at(&event(status, ahead), &types, now), None, "{status}");
+        }
+    }
+}
