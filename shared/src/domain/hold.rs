@@ -106,32 +106,14 @@ fn sold_out_line(index: usize, ticket_type: TicketTypeId) -> FieldError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{EventId, VenueId};
-    use serde_json::json;
+    use crate::domain::fixtures;
 
     fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
-        serde_json::from_value(json!({
-            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
-            "description": null, "short_description": null, "category": null, "tags": [],
-            "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
-            "ends_at": starts_at + Duration::hours(2), "doors_open_at": null, "timezone": "UTC",
-            "capacity": 1000, "cancellation_deadline_hours": 24, "image_url": null,
-            "age_restriction": null, "metadata": {}, "created_by": "organizer", "created_at": starts_at,
-            "updated_at": starts_at, "version": 1,
-        }))
-        .unwrap()
+        fixtures::event_at(status, starts_at)
     }
 
     fn ticket_type(name: &str, version: u64, available: u32) -> TicketType {
-        let now = Utc::now();
-        serde_json::from_value(json!({
-            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": name, "description": null,
-            "price": 5000, "currency": "USD", "quantity": 100, "service_fee": 500, "facility_fee": 250,
-            "tax_rate_bps": 800, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
-            "max_per_order": 10, "pricing": null, "version": version, "available": available,
-            "reserved": 0, "sold": 100 - available, "sales_open": true, "created_at": now, "updated_at": now,
-        }))
-        .unwrap()
+        TicketType { name: name.into(), version, available, sold: 100 - available, ..fixtures::ticket_type() }
     }
 
     fn ask(lines: &[(TicketTypeId, u32)]) -> HoldRequest<'_> {

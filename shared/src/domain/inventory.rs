@@ -35,35 +35,15 @@ impl EventInventory {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use serde_json::json;
-
     use super::*;
-    use crate::domain::ids::{EventId, VenueId};
+    use crate::domain::fixtures;
 
     fn event(capacity: u32) -> Event {
-        let now = Utc::now();
-        serde_json::from_value(json!({
-            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
-            "description": null, "short_description": null, "category": null, "tags": [],
-            "visibility": "PUBLIC", "status": "ON_SALE", "starts_at": now, "ends_at": now,
-            "doors_open_at": null, "timezone": "UTC", "capacity": capacity, "cancellation_deadline_hours": 24,
-            "image_url": null, "age_restriction": null, "metadata": {}, "created_by": "organizer",
-            "created_at": now, "updated_at": now, "version": 1,
-        }))
-        .unwrap()
+        Event { capacity, ..fixtures::event() }
     }
 
     fn ticket_type(id: TicketTypeId, quantity: u32, reserved: u32, sold: u32) -> TicketType {
-        let now = Utc::now();
-        serde_json::from_value(json!({
-            "id": id, "event_id": EventId::generate(), "name": "General", "description": null,
-            "price": 5000, "currency": "USD", "quantity": quantity, "service_fee": 0, "facility_fee": 0,
-            "tax_rate_bps": 0, "sales_start_at": null, "sales_end_at": null, "min_per_order": 1,
-            "max_per_order": 10, "pricing": null, "version": 1, "available": quantity - reserved - sold,
-            "reserved": reserved, "sold": sold, "sales_open": true, "created_at": now, "updated_at": now,
-        }))
-        .unwrap()
+        TicketType { id, quantity, reserved, sold, available: quantity - reserved - sold, ..fixtures::ticket_type() }
     }
 
     #[test]

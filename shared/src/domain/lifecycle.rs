@@ -61,34 +61,16 @@ fn last_window_end(ticket_types: &[TicketType]) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
-    use serde_json::json;
 
     use super::*;
-    use crate::domain::ids::{EventId, TicketTypeId, VenueId};
+    use crate::domain::fixtures;
 
     fn event(status: &str, starts_at: DateTime<Utc>) -> Event {
-        serde_json::from_value(json!({
-            "id": EventId::generate(), "venue_id": VenueId::generate(), "name": "Show", "slug": "show",
-            "description": null, "short_description": null, "category": null, "tags": [],
-            "visibility": "PUBLIC", "status": status, "starts_at": starts_at,
-            "ends_at": starts_at + Duration::hours(3), "doors_open_at": null, "timezone": "UTC",
-            "capacity": 100, "cancellation_deadline_hours": 24, "image_url": null, "age_restriction": null,
-            "metadata": {}, "created_by": "organizer", "created_at": starts_at, "updated_at": starts_at,
-            "version": 1,
-        }))
-        .unwrap()
+        fixtures::event_at(status, starts_at)
     }
 
     fn window(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> TicketType {
-        let now = Utc::now();
-        serde_json::from_value(json!({
-            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": "General",
-            "description": null, "price": 1000, "currency": "USD", "quantity": 10, "service_fee": 0,
-            "facility_fee": 0, "tax_rate_bps": 0, "sales_start_at": start, "sales_end_at": end,
-            "min_per_order": 1, "max_per_order": 10, "pricing": null, "version": 1, "available": 10,
-            "reserved": 0, "sold": 0, "sales_open": true, "created_at": now, "updated_at": now,
-        }))
-        .unwrap()
+        TicketType { sales_start_at: start, sales_end_at: end, ..fixtures::ticket_type() }
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod cancellation;
 pub mod error;
 pub mod event;
 pub mod fields;
+#[cfg(test)]
+pub mod fixtures;
 pub mod hold;
 pub mod ids;
 pub mod inventory;

@@ -140,21 +140,22 @@ pub fn priced_lines(chosen: &[ChosenLine<'_>], now: DateTime<Utc>) -> Result<Pri
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use serde_json::json;
 
     use super::*;
-    use crate::domain::ids::EventId;
+    use crate::domain::fixtures;
 
     fn ticket_type(currency: &str, min_per_order: u32, max_per_order: u32) -> TicketType {
-        let now = Utc::now();
-        serde_json::from_value(json!({
-            "id": TicketTypeId::generate(), "event_id": EventId::generate(), "name": currency, "description": null,
-            "price": 1000, "currency": currency, "quantity": 100, "service_fee": 0, "facility_fee": 0,
-            "tax_rate_bps": 5, "sales_start_at": null, "sales_end_at": null, "min_per_order": min_per_order,
-            "max_per_order": max_per_order, "pricing": null, "version": 1, "available": 100,
-            "reserved": 0, "sold": 0, "sales_open": true, "created_at": now, "updated_at": now,
-        }))
-        .unwrap()
+        TicketType {
+            name: currency.into(),
+            currency: currency.into(),
+            price: 1000,
+            service_fee: 0,
+            facility_fee: 0,
+            tax_rate_bps: 5,
+            min_per_order,
+            max_per_order,
+            ..fixtures::ticket_type()
+        }
     }
 
     fn fields(error: DomainError) -> Vec<String> {
