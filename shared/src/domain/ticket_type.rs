@@ -373,9 +373,6 @@ fn pricing_rules(pricing: &Pricing, price: u64, event_starts_at: DateTime<Utc>, 
         }
     }
     if let Some(demand) = &pricing.demand {
-        if demand.steps.first().is_some_and(|first| first.price <= price) {
-            rule("pricing.demand.steps[0].price", "a demand step must raise the price above price");
-        }
         for (i, pair) in demand.steps.windows(2).enumerate() {
             if pair[1].sold_percent <= pair[0].sold_percent {
                 rule(
@@ -445,7 +442,8 @@ mod tests {
     fn demand_steps_must_rise_and_stay_under_their_cap() {
         let starts = Utc::now() + Duration::days(30);
         assert!(broken(&steps(&[(50, 12_500), (80, 15_000)], Some(15_000)), 10_000, starts).is_empty());
-        assert_eq!(broken(&steps(&[(50, 10_000)], None), 10_000, starts), ["pricing.demand.steps[0].price"]);
+        // The contract does not say a step must be above `price`, so one below it is not refused.
+        assert!(broken(&steps(&[(50, 9_000)], None), 10_000, starts).is_empty());
         assert_eq!(
             broken(&steps(&[(50, 12_500), (50, 15_000)], None), 10_000, starts),
             ["pricing.demand.steps[1].sold_percent"]
