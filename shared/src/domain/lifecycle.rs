@@ -16,7 +16,9 @@ pub fn due_move(event: &Event, ticket_types: &[TicketType], now: DateTime<Utc>) 
     let to = match event.status {
         InProgress if now >= event.ends_at => Completed,
         OnSale | SalesPaused | SoldOut if now >= event.starts_at => InProgress,
-        Published if ticket_types.iter().any(|t| t.is_selling_at(now)) => OnSale,
+        // Opened, even if already closed again: a late run then takes ON_SALE → SALES_PAUSED next,
+        // instead of leaving the event PUBLISHED, from where it could never start.
+        Published if ticket_types.iter().any(|t| t.sales_start_at.is_none_or(|start| start <= now)) => OnSale,
         OnSale if all_windows_closed(ticket_types, now) => SalesPaused,
         _ => return None,
     };
@@ -37,11 +39,7 @@ pub fn next_move_at(event: &Event, ticket_types: &[TicketType], now: DateTime<Ut
             [closing, later(event.starts_at)].into_iter().flatten().min()
         }
         // Sales windows end by the event's start, so a type whose window opens later opens before it.
-        Published => ticket_types
-            .iter()
-            .filter(|t| t.sales_end_at.is_none_or(|end| end > now))
-            .filter_map(|t| t.sales_start_at.and_then(later))
-            .min(),
+        Published => ticket_types.iter().filter_map(|t| t.sales_start_at.and_then(later)).min(),
         _ => None,
     }
 }
@@ -112,6 +110,10 @@ mod tests {
         assert_eq!(due_move(&event("PUBLISHED", ahead), &types, now), Some(EventStatus::OnSale));
         assert_eq!(due_move(&event("ON_SALE", ahead), &types, now), None);
         assert_eq!(next_move_at(&event("ON_SALE", ahead), &types, now), Some(ahead));
+        // A window that opened and closed before a late run: on sale first, then paused.
+        let gone = [window(Some(now - Duration::days(2)), Some(now - Duration::days(1)))];
+        assert_eq!(due_move(&event("PUBLISHED", ahead), &gone, now), Some(EventStatus::OnSale));
+        assert_eq!(due_move(&event("ON_SALE", ahead), &gone, now), Some(EventStatus::SalesPaused));
         // No ticket types: nothing opens, nothing closes.
         assert_eq!(due_move(&event("PUBLISHED", ahead), &[], now), None);
         assert_eq!(due_move(&event("ON_SALE", ahead), &[], now), None);

@@ -204,7 +204,9 @@ mod properties {
             (0..=MAX, -48i64..48).prop_map(move |(price, h)| LastMinute { price, starts_at: at(h) }),
         );
         let group = proptest::option::of(
-            (2u32..=1000, 1u32..=100).prop_map(|(min_quantity, percent)| GroupDiscount { min_quantity, percent }),
+            // Half the minimums within an order's reach, so discounts are often applied.
+            (prop_oneof![2u32..=MAX_QUANTITY, 2u32..=1000], 1u32..=100)
+                .prop_map(|(min_quantity, percent)| GroupDiscount { min_quantity, percent }),
         );
         let steps = proptest::collection::vec(
             (1u32..=100, 0..=MAX).prop_map(|(sold_percent, price)| DemandStep { sold_percent, price }),
@@ -231,17 +233,42 @@ mod properties {
     }
 
     proptest! {
-        /// Up to every documented maximum nothing overflows, a line is its parts' sum, and
-        /// the same moment and sales always give the same price.
+        /// Up to every documented maximum nothing overflows; the unit price is one the rules
+        /// name; the discount and the tax are their exact rates rounded half-up (checked as
+        /// bounds on the exact value, not by the formula the code uses); and the same moment
+        /// and sales always give the same line.
         #[test]
-        fn a_line_is_its_parts_and_depends_on_its_inputs_alone(
+        fn a_line_follows_the_rules_and_depends_on_its_inputs_alone(
             (price, service_fee, facility_fee, tax_rate_bps, pricing, quantity, type_quantity, sold) in priced()
         ) {
             let list = PriceList { price, service_fee, facility_fee, tax_rate_bps, pricing: pricing.as_ref() };
             let now = Utc::now();
             let line = list.line(now, quantity, sold, type_quantity);
+            let mut named = vec![price];
+            if let Some(p) = &pricing {
+                named.extend(p.early_bird.as_ref().map(|e| e.price));
+                named.extend(p.last_minute.as_ref().map(|l| l.price));
+                if let Some(d) = &p.demand {
+                    named.extend(d.steps.iter().map(|s| s.price));
+                    named.extend(d.max_price);
+                }
+            }
+            prop_assert!(named.contains(&line.unit_price), "{} is no price the rules name", line.unit_price);
+            let gross = u128::from(line.unit_price) * u128::from(quantity);
+            let percent = pricing
+                .as_ref()
+                .and_then(|p| p.group_discount.as_ref())
+                .filter(|g| quantity >= g.min_quantity)
+                .map_or(0, |g| u128::from(g.percent));
+            // discount = gross × percent / 100 rounded half-up: within [exact − ½, exact + ½).
+            let (discount, exact) = (u128::from(line.discount) * 200, gross * percent * 2);
+            prop_assert!(discount + 100 > exact && discount <= exact + 100, "discount {line:?}");
+            prop_assert_eq!(u128::from(line.subtotal), gross - u128::from(line.discount));
+            let fees = (u128::from(service_fee) + u128::from(facility_fee)) * u128::from(quantity);
+            prop_assert_eq!(u128::from(line.fees), fees);
+            let (tax, exact) = (u128::from(line.tax) * 20_000, (u128::from(line.subtotal) + fees) * u128::from(tax_rate_bps) * 2);
+            prop_assert!(tax + 10_000 > exact && tax <= exact + 10_000, "tax {line:?}");
             prop_assert_eq!(line.total, line.subtotal + line.fees + line.tax);
-            prop_assert_eq!(line.subtotal + line.discount, line.unit_price * u64::from(quantity));
             prop_assert_eq!(line, list.line(now, quantity, sold, type_quantity));
         }
 
