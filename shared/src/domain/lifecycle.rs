@@ -1,5 +1,5 @@
 //! The moves an event makes on time, without anyone asking: PUBLISHED → ON_SALE when the first
-//! ticket type's sales open, ON_SALE → SALES_PAUSED when every sales window has closed, → IN_PROGRESS
+//! ticket type's `sales_start_at` passes, ON_SALE → SALES_PAUSED when every sales window has closed, → IN_PROGRESS
 //! at `starts_at`, IN_PROGRESS → COMPLETED at `ends_at`. Each is a move the state machine allows, so
 //! a scheduled run takes the same path a person could. A pause someone chose is never undone here:
 //! nothing moves SALES_PAUSED back to ON_SALE on its own.
@@ -17,8 +17,10 @@ pub fn due_move(event: &Event, ticket_types: &[TicketType], now: DateTime<Utc>) 
         InProgress if now >= event.ends_at => Completed,
         OnSale | SalesPaused | SoldOut if now >= event.starts_at => InProgress,
         // Opened, even if already closed again: a late run then takes ON_SALE → SALES_PAUSED next,
-        // instead of leaving the event PUBLISHED, from where it could never start.
-        Published if ticket_types.iter().any(|t| t.sales_start_at.is_none_or(|start| start <= now)) => OnSale,
+        // instead of leaving the event PUBLISHED, from where it could never start. Only a set
+        // `sales_start_at` opens sales on time: a type without one sells once a person puts the
+        // event on sale, so publishing never starts sales by surprise.
+        Published if ticket_types.iter().any(|t| t.sales_start_at.is_some_and(|start| start <= now)) => OnSale,
         OnSale if all_windows_closed(ticket_types, now) => SalesPaused,
         _ => return None,
     };
@@ -42,6 +44,21 @@ pub fn next_move_at(event: &Event, ticket_types: &[TicketType], now: DateTime<Ut
         Published => ticket_types.iter().filter_map(|t| t.sales_start_at.and_then(later)).min(),
         _ => None,
     }
+}
+
+/// When the scheduled job should look at the event again: now if a move is already due (a late
+/// event takes its moves one run after another), else when the next may fall due.
+pub fn next_look_at(event: &Event, ticket_types: &[TicketType], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match due_move(event, ticket_types, now) {
+        Some(_) => Some(now),
+        None => next_move_at(event, ticket_types, now),
+    }
+}
+
+/// Statuses the scheduled job may move an event out of; events in any other wait for a person.
+pub fn moves_on_time(status: EventStatus) -> bool {
+    use EventStatus::{InProgress, OnSale, Published, SalesPaused, SoldOut};
+    matches!(status, Published | OnSale | SalesPaused | SoldOut | InProgress)
 }
 
 /// Every type's window has an end and all of them have passed (an event with no types has no
@@ -106,8 +123,10 @@ mod tests {
         // Paused by hand while windows are still open: nothing here resumes sales.
         let ahead = now + Duration::days(3);
         assert_eq!(due_move(&event("SALES_PAUSED", ahead), &types, now), None);
-        // A type without a window sells from publication, and its sales never close before the start.
-        assert_eq!(due_move(&event("PUBLISHED", ahead), &types, now), Some(EventStatus::OnSale));
+        // A type without a window waits for a person to start its sales, and once on sale they
+        // never close before the start.
+        assert_eq!(due_move(&event("PUBLISHED", ahead), &types, now), None);
+        assert_eq!(next_move_at(&event("PUBLISHED", ahead), &types, now), None);
         assert_eq!(due_move(&event("ON_SALE", ahead), &types, now), None);
         assert_eq!(next_move_at(&event("ON_SALE", ahead), &types, now), Some(ahead));
         // A window that opened and closed before a late run: on sale first, then paused.
@@ -118,9 +137,17 @@ mod tests {
         assert_eq!(due_move(&event("PUBLISHED", ahead), &[], now), None);
         assert_eq!(due_move(&event("ON_SALE", ahead), &[], now), None);
         // Drafts, postponed and other hand-driven states never move on their own.
-        for status in ["DRAFT", "REVIEW", "APPROVED", "POSTPONED", "RESCHEDULED", "CANCELLED"] {
+        for status in ["DRAFT", "REVIEW", "APPROVED", "POSTPONED", "RESCHEDULED", "CANCELLED", "COMPLETED"] {
             assert_eq!(due_move(&event(status, long_ago), &types, now), None, "{status}");
             assert_eq!(next_move_at(&event(status, ahead), &types, now), None, "{status}");
+            assert!(!moves_on_time(event(status, ahead).status), "{status}");
         }
+        for status in ["PUBLISHED", "ON_SALE", "SALES_PAUSED", "SOLD_OUT", "IN_PROGRESS"] {
+            assert!(moves_on_time(event(status, ahead).status), "{status}");
+        }
+        // A move still due after one: look again at once; none due: at the next one's time.
+        assert_eq!(next_look_at(&event("IN_PROGRESS", long_ago), &types, now), Some(now));
+        assert_eq!(next_look_at(&event("ON_SALE", ahead), &types, now), Some(ahead));
+        assert_eq!(next_look_at(&event("SALES_PAUSED", ahead), &[], now), Some(ahead));
     }
 }

@@ -1,11 +1,12 @@
 //! The functions behind queues and schedules: the expiry consumer and the sweep, the
-//! cancellation fan-out and its resumer, the refund consumer. Each Lambda binary serves one job
+//! cancellation fan-out and its resumer, the refund consumer, the job that moves events on time. Each Lambda binary serves one job
 //! type (`shared::lambda::serve_job(shared::jobs::SweepHolds)`); the local runner serves them
 //! all through [`Job`].
 
 pub mod batch;
 pub mod expiry;
 pub mod fanout;
+pub mod lifecycle;
 pub mod refunds;
 
 use crate::deps::{ColdStart, Deps, Needs};
@@ -41,11 +42,19 @@ pub enum Job {
     ProcessRefunds,
     /// Restarts cancellations that stopped making progress (EventBridge schedule).
     ResumeCancellations,
+    /// Moves events through their lifecycle on time (EventBridge schedule).
+    AdvanceEvents,
 }
 
 impl Job {
-    pub const ALL: [Self; 5] =
-        [Self::ExpireHolds, Self::SweepHolds, Self::FanOutRefunds, Self::ProcessRefunds, Self::ResumeCancellations];
+    pub const ALL: [Self; 6] = [
+        Self::ExpireHolds,
+        Self::SweepHolds,
+        Self::FanOutRefunds,
+        Self::ProcessRefunds,
+        Self::ResumeCancellations,
+        Self::AdvanceEvents,
+    ];
 
     pub fn function_name(self) -> &'static str {
         match self {
@@ -54,6 +63,7 @@ impl Job {
             Self::FanOutRefunds => "fan-out-refunds",
             Self::ProcessRefunds => "process-refunds",
             Self::ResumeCancellations => "resume-cancellations",
+            Self::AdvanceEvents => "advance-events",
         }
     }
 
@@ -164,6 +174,14 @@ async fn resume_cancellations(
     Ok(serde_json::json!({ "resumed": resumed }))
 }
 
+async fn advance_events(
+    deps: &Deps,
+    _payload: serde_json::Value,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, JobError> {
+    Ok(serde_json::json!({ "moved": lifecycle::advance(deps, deadline).await? }))
+}
+
 /// Only this module's types are jobs.
 mod sealed {
     pub trait Sealed {}
@@ -237,4 +255,5 @@ job_types! {
     FanOutRefunds => fan_out_refunds [SENDS],
     ProcessRefunds => process_refunds [Needs { payments: true, ..SENDS }],
     ResumeCancellations => resume_cancellations [SENDS],
+    AdvanceEvents => advance_events [Needs::NOTHING],
 }

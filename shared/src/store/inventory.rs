@@ -116,17 +116,19 @@ impl Store {
         Ok(self.transact(items).await?.is_none())
     }
 
+    /// Also files the event as due for the lifecycle job: a type's sales window may open or
+    /// close its sales sooner than the index says.
     fn bump_event_version(&self, tenant: TenantId, event: &Event) -> TransactWriteItem {
         let update = self
             .update_at(keys::event_pk(tenant, event.id), keys::EVENT_SK)
-            .update_expression("SET #version = #version + :one")
             .condition_expression("#version = :expected AND attribute_not_exists(deleted_at)")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expected", n(event.version))
-            .build()
-            .expect("table, key and expression are set");
-        TransactWriteItem::builder().update(update).build()
+            .expression_attribute_values(":expected", n(event.version));
+        let set = "SET #version = #version + :one";
+        let update =
+            super::lifecycle::file_under(update, set, tenant, event.id, event.status, Some(crate::domain::now()));
+        TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
     }
 
     /// Places a hold: every line's availability drops under the condition that it stays ≥ 0,
@@ -471,17 +473,16 @@ impl Store {
         let now = crate::domain::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let update = self
             .update_at(keys::event_pk(tenant, event), keys::EVENT_SK)
-            .update_expression("SET #status = :to, #version = #version + :one, updated_at = :now")
             .condition_expression(format!("{condition} AND attribute_not_exists(deleted_at)"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":guard", guard)
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(now))
-            .build()
-            .expect("key and expression are set");
-        TransactWriteItem::builder().update(update).build()
+            .expression_attribute_values(":now", s(now));
+        let set = "SET #status = :to, #version = #version + :one, updated_at = :now";
+        let update = super::lifecycle::file_under(update, set, tenant, event, to, Some(crate::domain::now()));
+        TransactWriteItem::builder().update(update.build().expect("key and expression are set")).build()
     }
 
     fn check_type(

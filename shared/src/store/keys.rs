@@ -130,6 +130,27 @@ pub fn expiry_sort_key(expires_at: DateTime<Utc>, tenant: TenantId, reservation:
     format!("{}#{tenant}#{reservation}", start_prefix(expires_at))
 }
 
+/// GSI3: events whose status may move on time, by when the lifecycle job should look at them
+/// next, across tenants. Spread over shards like the expiry index.
+pub fn lifecycle_pk(event: EventId) -> String {
+    let shard = event.as_uuid().as_u128() % u128::from(LIFECYCLE_SHARDS);
+    format!("LIFECYCLE#{shard}")
+}
+
+pub const LIFECYCLE_SHARDS: u32 = 4;
+
+pub fn lifecycle_sort_key(at: DateTime<Utc>, tenant: TenantId, event: EventId) -> String {
+    format!("{}#{tenant}#{event}", start_prefix(at))
+}
+
+/// The tenant and event of a lifecycle-index sort key.
+pub fn parse_lifecycle_sort_key(sort_key: &str) -> Option<(TenantId, EventId)> {
+    let mut parts = sort_key.rsplitn(3, '#');
+    let event = parts.next()?.parse().ok()?;
+    let tenant = parts.next()?.parse().ok()?;
+    Some((tenant, event))
+}
+
 /// User ids come from tokens and may contain anything; `#` and `%` are escaped so an id can
 /// never reach into another key's shape.
 pub fn key_part(raw: &str) -> String {
@@ -154,5 +175,14 @@ mod tests {
         let tenant = TenantId::from_uuid(uuid::Uuid::nil());
         assert_ne!(customer_pk(tenant, "a#ORDERS"), customer_orders_pk(tenant, "a"));
         assert_eq!(key_part("a#b%23"), "a%23b%2523");
+    }
+
+    #[test]
+    fn lifecycle_keys_give_back_their_event() {
+        let tenant = TenantId::generate();
+        let event = EventId::generate();
+        let key = lifecycle_sort_key(Utc::now(), tenant, event);
+        assert_eq!(parse_lifecycle_sort_key(&key), Some((tenant, event)));
+        assert_eq!(parse_lifecycle_sort_key("2027-01-01T00:00:00.000Z#x"), None);
     }
 }

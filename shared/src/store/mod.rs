@@ -6,6 +6,7 @@ pub mod cancellation;
 pub mod idempotency;
 pub mod inventory;
 pub mod keys;
+pub mod lifecycle;
 pub mod refunds;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use crate::domain::ids::{EventId, TenantId, TicketTypeId, VenueId};
 use crate::domain::inventory::EventInventory;
 use crate::domain::ticket_type::TicketType;
 use crate::domain::venue::Venue;
-use keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
+use keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3PK, GSI3SK, PK, SK};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -535,7 +536,7 @@ fn version_values(event: &Event) -> Vec<(&'static str, AttributeValue)> {
 
 fn event_item(tenant: TenantId, event: &Event) -> Result<Item, StoreError> {
     let sort = keys::starts_sort_key(event.starts_at, event.id);
-    with_keys(
+    let mut item = with_keys(
         event,
         [
             (PK, keys::event_pk(tenant, event.id)),
@@ -545,7 +546,27 @@ fn event_item(tenant: TenantId, event: &Event) -> Result<Item, StoreError> {
             (GSI2PK, keys::venue_events_pk(tenant, event.venue_id)),
             (GSI2SK, sort),
         ],
-    )
+    )?;
+    // Written whole, so an event that can no longer move on time leaves the lifecycle index.
+    if let Some((pk, sk)) = lifecycle_keys(tenant, event.id, event.status, event.updated_at) {
+        item.insert(GSI3PK.to_owned(), s(pk));
+        item.insert(GSI3SK.to_owned(), s(sk));
+    }
+    Ok(item)
+}
+
+/// The lifecycle-index keys of an event whose status may move on time, due for a look at `at`.
+/// Every write that may bring a move closer (its times, status or sales windows) files the event
+/// as due now; the lifecycle job then reads it whole and files it under its next move's time,
+/// so no writer has to work that time out from a partial view.
+fn lifecycle_keys(
+    tenant: TenantId,
+    event: EventId,
+    status: EventStatus,
+    at: DateTime<Utc>,
+) -> Option<(String, String)> {
+    crate::domain::lifecycle::moves_on_time(status)
+        .then(|| (keys::lifecycle_pk(event), keys::lifecycle_sort_key(at, tenant, event)))
 }
 
 fn guard_item(tenant: TenantId, event: &Event) -> Item {

@@ -1,4 +1,5 @@
-//! The event state machine of the API contract, edge by edge, through `PUT /events/{id}`.
+//! The event state machine of the API contract, edge by edge, through `PUT /events/{id}`, and
+//! the scheduled job that moves events on time.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -134,5 +135,151 @@ fn the_code_and_the_contract_agree_on_the_state_machine() {
     for status in EventStatus::ALL {
         let cancellable = status.next_allowed().contains(&EventStatus::Cancelled);
         assert_eq!(cancellable, !status.is_terminal(), "{status:?}: every non-terminal state may be cancelled");
+    }
+}
+
+// ---- the lifecycle job ----
+
+async fn advance(deps: &shared::deps::Deps) -> u64 {
+    let timeout = std::time::Duration::from_mins(1);
+    let answer = local_runner::workers::invoke(deps, shared::jobs::Job::AdvanceEvents, json!({}), timeout).await;
+    answer.expect("the lifecycle job runs")["moved"].as_u64().expect("it counts its moves")
+}
+
+async fn status_of(client: &Client, path: &str) -> String {
+    let reply = client.get(path).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["event"]["status"].as_str().unwrap().to_owned()
+}
+
+async fn sleep_until(at: chrono::DateTime<chrono::Utc>) {
+    let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(200)).await;
+}
+
+/// Short real windows on a stack of its own whose events may start seconds ahead; the test runs
+/// the job itself, so each run's moves are counted exactly.
+#[tokio::test]
+async fn the_job_walks_events_through_every_timed_move_once_and_leaves_a_chosen_pause_alone() {
+    use crate::harness::{isolated_stack, no_workers, rfc3339};
+    let (tenant, stack) = isolated_stack(no_workers(&[("EVENT_MIN_LEAD_HOURS", "0")])).await;
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(100).await;
+    let t0 = chrono::Utc::now();
+    let at = |seconds: i64| t0 + chrono::Duration::seconds(seconds);
+    let times = json!({ "starts_at": rfc3339(at(10)), "ends_at": rfc3339(at(13)) });
+    let mut paths = Vec::new();
+    for name in ["Walks", "Paused by hand"] {
+        let event = organizer.event(&venue, name, 0, times.clone()).await;
+        let path = format!("/api/v1/events/{}", id(&event));
+        for (kind, opens, closes) in [("Early", 5, 7), ("Late", 6, 8)] {
+            let window = json!({
+                "name": kind, "price": 1000, "quantity": 10,
+                "sales_start_at": rfc3339(at(opens)), "sales_end_at": rfc3339(at(closes)),
+            });
+            let created = organizer.post(&format!("{path}/ticket-types"), &window).await;
+            assert_eq!(created.status, 201, "{}", created.text);
+        }
+        assert_eq!(organizer.post(&format!("{path}/publish"), &json!({})).await.status, 200);
+        paths.push(path);
+    }
+    let (walks, paused) = (&paths[0], &paths[1]);
+    assert!(chrono::Utc::now() < at(5), "the setup took too long for the windows chosen");
+    assert_eq!(advance(&stack.deps).await, 0, "nothing is due before the first window opens");
+    assert_eq!(status_of(&organizer, walks).await, "PUBLISHED");
+
+    sleep_until(at(5)).await;
+    assert_eq!(advance(&stack.deps).await, 2, "the first window opened for both");
+    assert_eq!(advance(&stack.deps).await, 0, "a second run repeats nothing");
+    assert_eq!(status_of(&organizer, walks).await, "ON_SALE");
+    let buyer = tenant.customer();
+    let types = organizer.get(&format!("{walks}/ticket-types")).await.body["ticket_types"].clone();
+    let early = json!({ "items": [{ "ticket_type_id": types[0]["id"], "quantity": 1 }] });
+    let hold = buyer.post(&format!("{walks}/reservations"), &early).await;
+    assert_eq!(hold.status, 201, "the move opened sales: {}", hold.text);
+    let paused_by_hand = organizer.put(paused, &json!({ "status": "SALES_PAUSED" })).await;
+    assert_eq!(paused_by_hand.status, 200, "{}", paused_by_hand.text);
+
+    sleep_until(at(8)).await;
+    assert_eq!(advance(&stack.deps).await, 1, "every window of the first has closed");
+    assert_eq!(advance(&stack.deps).await, 0);
+    assert_eq!(status_of(&organizer, walks).await, "SALES_PAUSED");
+    assert_eq!(status_of(&organizer, paused).await, "SALES_PAUSED", "a chosen pause stays");
+    buyer.post(&format!("{walks}/reservations"), &early).await.assert_problem(409, "SALES_NOT_OPEN");
+
+    sleep_until(at(10)).await;
+    assert_eq!(advance(&stack.deps).await, 2, "both started");
+    assert_eq!(advance(&stack.deps).await, 0);
+    assert_eq!(status_of(&organizer, walks).await, "IN_PROGRESS");
+    assert_eq!(status_of(&organizer, paused).await, "IN_PROGRESS");
+
+    sleep_until(at(13)).await;
+    assert_eq!(advance(&stack.deps).await, 2, "both ended");
+    assert_eq!(advance(&stack.deps).await, 0, "completed events leave the index");
+    let done = organizer.get(walks).await;
+    assert_eq!(done.body["event"]["status"], "COMPLETED");
+    assert_eq!(status_of(&organizer, paused).await, "COMPLETED");
+    // Each automatic move is a versioned change, like a person's.
+    assert!(done.body["event"]["version"].as_u64().unwrap() >= 4 + 4, "{}", done.text);
+}
+
+/// A run late by several moves takes them all, and an event changed by a person between the
+/// job's read and its write is left as the person made it.
+#[tokio::test]
+async fn a_late_run_catches_up_and_a_person_s_change_wins() {
+    use crate::harness::{isolated_stack, no_workers, rfc3339};
+    let (tenant, stack) = isolated_stack(no_workers(&[("EVENT_MIN_LEAD_HOURS", "0")])).await;
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(100).await;
+    let t0 = chrono::Utc::now();
+    let at = |seconds: i64| t0 + chrono::Duration::seconds(seconds);
+    let times = json!({ "starts_at": rfc3339(at(3)), "ends_at": rfc3339(at(4)) });
+    let event = organizer.event(&venue, "Missed it all", 0, times).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    let window = json!({ "name": "Any", "price": 1000, "quantity": 10, "sales_start_at": rfc3339(at(1)) });
+    assert_eq!(organizer.post(&format!("{path}/ticket-types"), &window).await.status, 201);
+    assert_eq!(organizer.post(&format!("{path}/publish"), &json!({})).await.status, 200);
+    sleep_until(at(4)).await;
+    assert_eq!(advance(&stack.deps).await, 3, "on sale, in progress, completed in one run");
+    assert_eq!(status_of(&organizer, &path).await, "COMPLETED");
+
+    // The job's write is conditional on what it read: a status a person set since wins.
+    let times = json!({ "starts_at": rfc3339(at(7)), "ends_at": rfc3339(at(9)) });
+    let event = organizer.event(&venue, "Changed meanwhile", 0, times).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    assert_eq!(organizer.post(&format!("{path}/ticket-types"), &window).await.status, 201);
+    assert_eq!(organizer.post(&format!("{path}/publish"), &json!({})).await.status, 200);
+    let event_id: shared::domain::ids::EventId = id(&event).parse().unwrap();
+    let read = stack.deps.store.get_event(tenant.id, event_id).await.unwrap().unwrap();
+    assert_eq!(organizer.put(&path, &json!({ "status": "POSTPONED" })).await.status, 200);
+    let now = chrono::Utc::now();
+    let moved = stack.deps.store.move_on_time(tenant.id, &read, shared::domain::event::EventStatus::OnSale, None, now);
+    assert!(!moved.await.unwrap(), "a move from a stale read does not commit");
+    assert_eq!(status_of(&organizer, &path).await, "POSTPONED");
+    assert_eq!(advance(&stack.deps).await, 0, "nothing moves a postponed event");
+    assert_eq!(status_of(&organizer, &path).await, "POSTPONED");
+}
+
+/// The local runner runs the job on its schedule (the shared stack's, every 2 s here).
+#[tokio::test]
+async fn the_runner_s_schedule_opens_sales_when_the_window_opens() {
+    let tenant = Tenant::new();
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(100).await;
+    let event = organizer.event(&venue, "Opens soon", 5, json!({})).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    let opens = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let window =
+        json!({ "name": "Any", "price": 1000, "quantity": 10, "sales_start_at": crate::harness::rfc3339(opens) });
+    assert_eq!(organizer.post(&format!("{path}/ticket-types"), &window).await.status, 201);
+    assert_eq!(organizer.post(&format!("{path}/publish"), &json!({})).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = status_of(&organizer, &path).await;
+        if status == "ON_SALE" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status} a minute after its window opened");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
