@@ -5,6 +5,7 @@
 //! runner and the tests (with the [`Endpoint`] enum) all go through [`handle`] to handlers from
 //! one table (`route_table!`), so what is tested locally is what runs in AWS.
 
+pub mod analytics;
 pub mod cancellation;
 pub mod events;
 pub mod health;
@@ -58,10 +59,13 @@ pub enum Endpoint {
     CancelEvent,
     GetCancellation,
     RefundOrder,
+    VenueAnalytics,
+    CustomerAnalytics,
+    SalesReport,
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 29] = [
         Self::Health,
         Self::CreateVenue,
         Self::ListVenues,
@@ -88,6 +92,9 @@ impl Endpoint {
         Self::CancelEvent,
         Self::GetCancellation,
         Self::RefundOrder,
+        Self::VenueAnalytics,
+        Self::CustomerAnalytics,
+        Self::SalesReport,
     ];
 
     /// The function's crate (and binary) name.
@@ -119,6 +126,9 @@ impl Endpoint {
             Self::CancelEvent => "cancel-event",
             Self::GetCancellation => "get-cancellation",
             Self::RefundOrder => "refund-order",
+            Self::VenueAnalytics => "venue-analytics",
+            Self::CustomerAnalytics => "customer-analytics",
+            Self::SalesReport => "sales-report",
         }
     }
 
@@ -155,6 +165,9 @@ impl Endpoint {
             Self::CancelEvent => (Method::POST, "/api/v1/events/{event_id}/cancel"),
             Self::GetCancellation => (Method::GET, "/api/v1/events/{event_id}/cancellation"),
             Self::RefundOrder => (Method::POST, "/api/v1/orders/{order_id}/refund"),
+            Self::VenueAnalytics => (Method::GET, "/api/v1/analytics/venues/{venue_id}"),
+            Self::CustomerAnalytics => (Method::GET, "/api/v1/analytics/customers/{customer_id}"),
+            Self::SalesReport => (Method::GET, "/api/v1/analytics/reports/sales"),
         }
     }
 
@@ -360,6 +373,9 @@ route_table! {
     CancelEvent => cancellation::cancel [SENDS],
     GetCancellation => cancellation::get [ANSWERS],
     RefundOrder => cancellation::refund_order [SENDS],
+    VenueAnalytics => analytics::venue [ANSWERS],
+    CustomerAnalytics => analytics::customer [ANSWERS],
+    SalesReport => analytics::sales_report [LISTS],
 }
 
 /// An authenticated request's context.

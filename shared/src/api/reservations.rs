@@ -92,15 +92,15 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     }
     check_confirmable(&hold, crate::domain::now())?;
     // Nothing is sold at or after the start. (A cancelled event is refused by the transaction.)
-    let starts_at = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?.map(|e| e.event.starts_at);
-    if starts_at.is_none_or(|start| crate::domain::now() >= start) {
+    let event = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?.map(|e| e.event);
+    let Some(event) = event.filter(|e| crate::domain::now() < e.starts_at) else {
         return Err(ApiError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
-    }
+    };
     verify_payment(caller.deps, &hold, &payment_reference).await?;
     // The hold may have expired while the provider answered; the transaction re-checks it.
     let now = crate::domain::now();
     let order = Order::from_hold(OrderId::generate(), &hold, payment_reference, now);
-    match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, now).await? {
+    match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, event.category, now).await? {
         ConfirmOutcome::Confirmed => Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() }))),
         ConfirmOutcome::PaymentUsed => {
             Err(ApiError::conflict("PAYMENT_ALREADY_USED", "this payment already confirmed another reservation"))

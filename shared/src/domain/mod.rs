@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O and nothing of HTTP, so every rule is unit-testable
 //! (a test in `shared/tests/layers.rs` keeps it so).
 
+pub mod analytics;
 pub mod cancellation;
 pub mod error;
 pub mod event;

@@ -55,7 +55,7 @@ pub async fn advance(deps: &Deps, deadline: Instant) -> Result<usize, StoreError
             .await;
         for (event, outcome) in outcomes {
             match outcome {
-                Ok(moves) => moved += moves,
+                Ok(made) => moved += made,
                 Err(error) => {
                     tracing::error!(%error, %event, "the lifecycle job could not advance this event; the next run retries it");
                     failure.get_or_insert(error);

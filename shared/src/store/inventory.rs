@@ -11,7 +11,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
 use super::{Item, Page, Store, StoreError, n, s};
 use crate::cursor::PageKey;
-use crate::domain::event::{Event, EventStatus};
+use crate::domain::event::{Category, Event, EventStatus};
 use crate::domain::hold::PricedHold;
 use crate::domain::ids::{EventId, OrderId, ReservationId, TenantId, TicketTypeId};
 use crate::domain::inventory::EventInventory;
@@ -269,12 +269,14 @@ impl Store {
     /// Turns a live hold into an order, in one transaction: the hold must still be `HELD` and
     /// unexpired, no ticket type may be cancelled, and the payment must not have paid for
     /// anything else. The order goes into the event's order log too, which the cancellation's
-    /// fan-out reads.
+    /// fan-out reads, and into the event's and the customer's sales figures (the customer's
+    /// under the event's `category`).
     pub async fn confirm_hold(
         &self,
         tenant: TenantId,
         hold: &Reservation,
         order: &Order,
+        category: Option<Category>,
         now: DateTime<Utc>,
     ) -> Result<ConfirmOutcome, StoreError> {
         let reservation = self
@@ -324,6 +326,7 @@ impl Store {
         let claim_index = items.len();
         items.push(self.put(claim, "attribute_not_exists(PK)", Vec::new()));
         items.push(self.count_holds(tenant, &hold.customer_id, -1));
+        items.extend(self.count_sale(tenant, order, category));
         let operation = format!("confirm:{}", order.id);
         Ok(match self.transact_as(items, Some(&operation)).await? {
             None => ConfirmOutcome::Confirmed,

@@ -151,6 +151,26 @@ pub fn parse_lifecycle_sort_key(sort_key: &str) -> Option<(TenantId, EventId)> {
     Some((tenant, event))
 }
 
+/// Base table, event partition: one shard of the event's sales figures (per currency), counted
+/// in the transactions that confirm orders and apply refunds. Spread over shards by order, so
+/// confirms of one event's different ticket types do not all write one item.
+pub fn event_sales_sk(shard: u32) -> String {
+    format!("SALES#{shard}")
+}
+
+pub const EVENT_SALES_SHARDS: u32 = 4;
+
+pub fn event_sales_shard(order: OrderId) -> u32 {
+    u32::try_from(order.as_uuid().as_u128() % u128::from(EVENT_SALES_SHARDS)).unwrap_or(0)
+}
+
+/// Base table, customer partition: one customer's figures for one event in one currency.
+pub fn customer_sales_sk(event: EventId, currency: &str) -> String {
+    format!("{CUSTOMER_SALES_PREFIX}{event}#{currency}")
+}
+
+pub const CUSTOMER_SALES_PREFIX: &str = "SALES#";
+
 /// User ids come from tokens and may contain anything; `#` and `%` are escaped so an id can
 /// never reach into another key's shape.
 pub fn key_part(raw: &str) -> String {

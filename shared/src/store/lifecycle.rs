@@ -30,10 +30,11 @@ impl Store {
                 self.paginate_items(query, &[keys::PK, keys::SK, GSI3PK, GSI3SK], limit, None).await?;
             for item in page.items {
                 let sort = item.get(GSI3SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
-                match keys::parse_lifecycle_sort_key(sort) {
-                    Some(found) => due.push(found),
+                if let Some(found) = keys::parse_lifecycle_sort_key(sort) {
+                    due.push(found);
+                } else {
                     // One malformed entry must not stop the job for every other tenant.
-                    None => tracing::error!(key = %sort, "a lifecycle-index entry does not name an event; skipped"),
+                    tracing::error!(key = %sort, "a lifecycle-index entry does not name an event; skipped");
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! transaction with conditions; failed conditions come back as precise outcomes, never as
 //! read-then-write races.
 
+pub mod analytics;
 pub mod cancellation;
 pub mod idempotency;
 pub mod inventory;
@@ -335,6 +336,25 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<EventInventory>, StoreError> {
+        let page = self.event_page(tenant, filter, limit, start).await?;
+        // Each event's counts live on its ticket types; fetch them side by side (in this task:
+        // the calls are I/O, and stay within the invocation's context).
+        let types =
+            futures_util::future::try_join_all(page.items.iter().map(|event| self.ticket_types_of(tenant, event.id)))
+                .await?;
+        let items = page.items.into_iter().zip(types).map(|(e, t)| EventInventory::with_ticket_types(e, t)).collect();
+        Ok(Page { items, next: page.next })
+    }
+
+    /// A page of a tenant's live events by start time, as [`Self::list_events`] finds them, without
+    /// their ticket types.
+    pub async fn event_page(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Event>, StoreError> {
         let (index, pk_name, sk_name, pk) = match filter.venue_id {
             Some(venue) => (GSI2, GSI2PK, GSI2SK, keys::venue_events_pk(tenant, venue)),
             None => (GSI1, GSI1PK, GSI1SK, keys::tenant_events_pk(tenant)),
@@ -387,14 +407,7 @@ impl Store {
             .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));
-        let page: Page<Event> = self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await?;
-        // Each event's counts live on its ticket types; fetch them side by side (in this task:
-        // the calls are I/O, and stay within the invocation's context).
-        let types =
-            futures_util::future::try_join_all(page.items.iter().map(|event| self.ticket_types_of(tenant, event.id)))
-                .await?;
-        let items = page.items.into_iter().zip(types).map(|(e, t)| EventInventory::with_ticket_types(e, t)).collect();
-        Ok(Page { items, next: page.next })
+        self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await
     }
 
     // ---- plumbing ----

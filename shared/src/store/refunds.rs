@@ -256,6 +256,9 @@ impl Store {
             .build()
             .expect("key and expression are set");
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if outcome == RefundStatus::Succeeded {
+            items.extend(self.count_refund(tenant, order, refund.amount));
+        }
         if let Some(settlement) = settlement {
             let amount = i64::try_from(refund.amount).unwrap_or(i64::MAX);
             let counters: &[(&str, i64)] = match (outcome, settlement.previously_failed) {

@@ -1,6 +1,7 @@
 //! Integration tests: whole flows over HTTP against DynamoDB Local and moto, started by the
 //! tests themselves (see `harness`).
 
+mod analytics;
 mod auth;
 mod cancellation;
 mod errors;

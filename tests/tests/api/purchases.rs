@@ -146,12 +146,15 @@ async fn a_retried_commit_with_its_request_token_is_not_judged_twice() {
     let order =
         Order::from_hold(shared::domain::ids::OrderId::generate(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
     // The same transaction sent twice, as the SDK does when a commit's answer is lost.
-    assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
-    assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, now).await.unwrap(), ConfirmOutcome::Confirmed);
+    assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, None, now).await.unwrap(), ConfirmOutcome::Confirmed);
+    assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, None, now).await.unwrap(), ConfirmOutcome::Confirmed);
     let counts = capacity(&organizer, &event).await;
     assert_eq!((counts["sold"].as_u64(), counts["reserved"].as_u64()), (Some(3), Some(0)), "sold once");
     // A different order for the same hold is a different request: its conditions are judged.
     let another =
         Order::from_hold(shared::domain::ids::OrderId::generate(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);
-    assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &another, now).await.unwrap(), ConfirmOutcome::HoldChanged);
+    assert_eq!(
+        deps.store.confirm_hold(tenant.id, &hold, &another, None, now).await.unwrap(),
+        ConfirmOutcome::HoldChanged
+    );
 }

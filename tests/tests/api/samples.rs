@@ -8,7 +8,12 @@ use crate::harness::{project_root, stack};
 
 fn expected_status(endpoint: Endpoint) -> u16 {
     match endpoint {
-        Endpoint::Health | Endpoint::ListVenues | Endpoint::ListEvents | Endpoint::ListCustomerOrders => 200,
+        Endpoint::Health
+        | Endpoint::ListVenues
+        | Endpoint::ListEvents
+        | Endpoint::ListCustomerOrders
+        | Endpoint::CustomerAnalytics
+        | Endpoint::SalesReport => 200,
         Endpoint::CreateVenue => 201,
         // The sample's venue does not exist in a fresh table.
         Endpoint::CreateEvent => 422,
@@ -32,7 +37,8 @@ fn expected_status(endpoint: Endpoint) -> u16 {
         | Endpoint::ListEventOrders
         | Endpoint::CancelEvent
         | Endpoint::GetCancellation
-        | Endpoint::RefundOrder => 404,
+        | Endpoint::RefundOrder
+        | Endpoint::VenueAnalytics => 404,
     }
 }
 

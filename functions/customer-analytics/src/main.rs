@@ -1,0 +1,6 @@
+//! `GET /api/v1/analytics/customers/{customer_id}`: see `shared::api::analytics` for the handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::api::routes::CustomerAnalytics).await
+}
