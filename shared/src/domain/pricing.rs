@@ -89,7 +89,9 @@ pub fn round_half_up(numerator: u128, denominator: u128) -> u128 {
 }
 
 impl PriceList<'_> {
-    /// The unit price at `now` for a type that has sold `sold` of `quantity`.
+    /// The unit price at `now` of the next ticket of a type that has sold `sold` of `quantity`.
+    /// A demand step applies from the ticket that crosses it: with a step at 50 % of 10, the 5th
+    /// ticket (sold 4 before it) pays the step.
     pub fn unit_price(&self, now: DateTime<Utc>, sold: u32, quantity: u32) -> (u64, PriceRule) {
         let Some(pricing) = self.pricing else { return (self.price, PriceRule::Standard) };
         if let Some(early) = pricing.early_bird.as_ref().filter(|e| now < e.ends_at) {
@@ -99,11 +101,13 @@ impl PriceList<'_> {
             return (late.price, PriceRule::LastMinute);
         }
         if let Some(demand) = &pricing.demand {
-            let sold_percent = if quantity == 0 { 0 } else { u64::from(sold) * 100 / u64::from(quantity) };
+            // Exact, in whole tickets: the step is reached once sold-after-this-ticket × 100
+            // reaches its percent of the quantity (no rounding of the share sold).
+            let sold_after = u64::from(sold) + 1;
             let reached = demand
                 .steps
                 .iter()
-                .filter(|s| u64::from(s.sold_percent) <= sold_percent)
+                .filter(|s| sold_after * 100 >= u64::from(s.sold_percent) * u64::from(quantity))
                 .max_by_key(|s| s.sold_percent);
             if let Some(step) = reached {
                 let price = demand.max_price.map_or(step.price, |cap| step.price.min(cap));
@@ -113,7 +117,8 @@ impl PriceList<'_> {
         (self.price, PriceRule::Standard)
     }
 
-    /// Prices `quantity` tickets at `now`.
+    /// Prices `quantity` tickets at `now`. A line has one unit price, its first ticket's: a line
+    /// that spans a demand step is priced below it.
     pub fn line(&self, now: DateTime<Utc>, quantity: u32, sold: u32, type_quantity: u32) -> LinePrice {
         let (unit_price, rule) = self.unit_price(now, sold, type_quantity);
         let gross = u128::from(unit_price) * u128::from(quantity);
@@ -182,7 +187,12 @@ mod tests {
         assert_eq!(prices.unit_price(now, 0, 100), (3000, PriceRule::EarlyBird));
         let later = now + Duration::days(2);
         assert_eq!(prices.unit_price(later, 10, 100), (5000, PriceRule::Standard));
+        assert_eq!(prices.unit_price(later, 48, 100), (5000, PriceRule::Standard), "the 49th ticket");
+        assert_eq!(prices.unit_price(later, 49, 100), (6000, PriceRule::Demand), "the 50th ticket crosses 50 %");
         assert_eq!(prices.unit_price(later, 50, 100), (6000, PriceRule::Demand));
+        // 50 % of 7 is 3.5 tickets: the 4th ticket crosses it, not the 3rd.
+        assert_eq!(prices.unit_price(later, 2, 7), (5000, PriceRule::Standard));
+        assert_eq!(prices.unit_price(later, 3, 7), (6000, PriceRule::Demand));
         assert_eq!(prices.unit_price(later, 85, 100), (8000, PriceRule::Demand), "capped at max_price");
         assert_eq!(prices.unit_price(now + Duration::days(11), 85, 100), (7000, PriceRule::LastMinute));
     }

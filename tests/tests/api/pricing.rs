@@ -105,12 +105,21 @@ async fn an_early_bird_price_ends_on_time_and_demand_steps_follow_sales() {
 
     let reply = quote(&customer, &event, &[(&types[1], 1)]).await;
     assert_eq!(unit(&reply), (Some(10_000), Some("standard".to_owned())), "nothing sold yet");
-    for _ in 0..5 {
+    let buy_one = || async {
         let hold = reserve(&customer, &event, &[(&types[1], 1)]).await;
         assert_eq!(customer.pay_and_confirm(&hold.body["reservation"]).await.status, 201);
+    };
+    for _ in 0..3 {
+        buy_one().await;
     }
     let reply = quote(&customer, &event, &[(&types[1], 1)]).await;
-    assert_eq!(unit(&reply), (Some(12_500), Some("demand".to_owned())), "half of the type sold: {}", reply.text);
+    assert_eq!(unit(&reply), (Some(10_000), Some("standard".to_owned())), "the 4th of 10: {}", reply.text);
+    buy_one().await;
+    // The 5th of 10 tickets is the one that crosses 50 %: it pays the step.
+    let reply = quote(&customer, &event, &[(&types[1], 1)]).await;
+    assert_eq!(unit(&reply), (Some(12_500), Some("demand".to_owned())), "the 5th of 10: {}", reply.text);
+    let hold = reserve(&customer, &event, &[(&types[1], 1)]).await;
+    assert_eq!(hold.body["reservation"]["items"][0]["unit_price"].as_u64(), Some(12_500), "{}", hold.text);
 }
 
 #[tokio::test]
