@@ -21,7 +21,7 @@ use crate::store::EventFilter;
 
 /// A venue's analytics cover at most this many events (one response, well under Lambda's
 /// 6 MB); a wider range is refused with a hint to narrow `from`/`to`.
-pub const MAX_VENUE_EVENTS: usize = 2_000;
+pub const MAX_VENUE_EVENTS: usize = 1_000;
 
 pub async fn venue(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
@@ -88,12 +88,15 @@ pub async fn customer(caller: Caller<'_>, req: &Request) -> Result<Response<Body
     let mut events = BTreeSet::new();
     // Events without a category are listed under `null`.
     let mut by_category: BTreeMap<Option<String>, (Sales, BTreeSet<EventId>)> = BTreeMap::new();
-    for bought in per_event.iter().filter(|b| b.sales.orders() > 0) {
+    for bought in &per_event {
         total.add(&bought.sales);
-        events.insert(bought.event_id);
         let (sales, category_events) = by_category.entry(bought.category.clone()).or_default();
         sales.add(&bought.sales);
-        category_events.insert(bought.event_id);
+        // An item only a refund made (an order from before figures were kept) is no purchase here.
+        if bought.sales.orders() > 0 {
+            events.insert(bought.event_id);
+            category_events.insert(bought.event_id);
+        }
     }
     let by_category: Vec<Value> = by_category
         .into_iter()
@@ -218,7 +221,8 @@ fn csv_lines(event: &Event, sales: &Sales) -> Vec<[String; 10]> {
 
 fn render_csv(lines: &[[String; 10]]) -> Result<String, ApiError> {
     let failed = |e: &dyn std::fmt::Display| ApiError::internal(format!("the report cannot be written as CSV: {e}"));
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    // RFC 4180 ends records with CRLF.
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     writer.write_record(CSV_HEADER).map_err(|e| failed(&e))?;
     for line in lines {
         writer.write_record(line).map_err(|e| failed(&e))?;
@@ -254,8 +258,7 @@ mod tests {
             cells
         };
         let text = render_csv(&[line("A, \"quoted\"\nname")]).unwrap();
-        let mut lines = text.splitn(2, '\n');
-        assert_eq!(lines.next().unwrap(), CSV_HEADER.join(","));
-        assert_eq!(lines.next().unwrap(), ",\"A, \"\"quoted\"\"\nname\",,,,,,,,\n");
+        let expected = format!("{}\r\n,\"A, \"\"quoted\"\"\nname\",,,,,,,,\r\n", CSV_HEADER.join(","));
+        assert_eq!(text, expected);
     }
 }

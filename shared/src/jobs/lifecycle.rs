@@ -24,10 +24,13 @@ const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(13);
 /// Moves one event takes in one run at most: a run late by its whole life takes
 /// ON_SALE → SALES_PAUSED → IN_PROGRESS → COMPLETED, plus one re-read after a lost race.
 const MOVES_PER_EVENT: usize = 5;
+/// An event the job failed on is looked at again this much later (its error is logged and fails
+/// the run, so the alarm sees it).
+const RETRY_FAILED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Works through the events due now, batch after batch, until none is left or time is short.
-/// Returns how many moves it made. An event that fails does not stop the others; the run then
-/// reports the failure, so the function's error alarm sees it, and the event stays due.
+/// Returns how many moves it made. An event that fails does not stop the others and is looked at
+/// again a minute later; the run then reports the failure, so the function's error alarm sees it.
 pub async fn advance(deps: &Deps, deadline: Instant) -> Result<usize, StoreError> {
     let time_left = || Instant::now() + STOP_BEFORE_DEADLINE < deadline;
     let mut moved = 0;
@@ -49,15 +52,19 @@ pub async fn advance(deps: &Deps, deadline: Instant) -> Result<usize, StoreError
         }
         let outcomes: Vec<_> = futures_util::stream::iter(fresh)
             .take_while(|_| std::future::ready(time_left()))
-            .map(|(tenant, event)| async move { (event, advance_one(deps, tenant, event).await) })
+            .map(|(tenant, event)| async move { (tenant, event, advance_one(deps, tenant, event).await) })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        for (event, outcome) in outcomes {
+        for (tenant, event, outcome) in outcomes {
             match outcome {
                 Ok(made) => moved += made,
                 Err(error) => {
-                    tracing::error!(%error, %event, "the lifecycle job could not advance this event; the next run retries it");
+                    tracing::error!(%error, %event, "the lifecycle job could not advance this event; it retries in a minute");
+                    let later = crate::domain::now() + RETRY_FAILED_AFTER;
+                    if let Err(error) = deps.store.postpone_look(tenant, event, later).await {
+                        tracing::warn!(%error, %event, "could not postpone the event; the next run retries it first");
+                    }
                     failure.get_or_insert(error);
                 }
             }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::keys::{self, GSI2, GSI2PK, PK, SK};
 use super::{Item, Store, StoreError, n, s};
@@ -26,6 +27,8 @@ pub struct CustomerEventSales {
 
 /// BatchGetItem takes at most this many keys.
 const BATCH_GET_KEYS: usize = 100;
+/// BatchGetItem calls in flight for one read.
+const BATCH_GETS_AT_ONCE: usize = 4;
 /// Rounds of unprocessed keys tried again before giving up (DynamoDB throttling a batch).
 const BATCH_GET_ROUNDS: u32 = 5;
 
@@ -90,34 +93,36 @@ impl Store {
         })
     }
 
-    /// Each event's sales figures (events without a sale are absent), in one BatchGetItem per 25
-    /// events.
+    /// Each event's sales figures (events without a sale are absent): one BatchGetItem per 12
+    /// events, a few at a time.
     pub async fn event_sales(
         &self,
         tenant: TenantId,
         events: &[EventId],
     ) -> Result<HashMap<EventId, Sales>, StoreError> {
-        let keys: Vec<(EventId, Item)> = events
+        let keys: Vec<Item> = events
             .iter()
             .flat_map(|event| {
                 (0..keys::EVENT_SALES_SHARDS).map(move |shard| {
-                    let key = HashMap::from([
+                    HashMap::from([
                         (PK.to_owned(), s(keys::event_pk(tenant, *event))),
                         (SK.to_owned(), s(keys::event_sales_sk(shard))),
-                    ]);
-                    (*event, key)
+                    ])
                 })
             })
             .collect();
         let by_pk: HashMap<String, EventId> =
             events.iter().map(|event| (keys::event_pk(tenant, *event), *event)).collect();
+        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
+        let batches: Vec<Vec<Item>> = futures_util::stream::iter(chunks)
+            .map(|chunk| self.batch_get(chunk))
+            .buffer_unordered(BATCH_GETS_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut sales: HashMap<EventId, Sales> = HashMap::new();
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            for item in self.batch_get(chunk.iter().map(|(_, key)| key.clone()).collect()).await? {
-                let event = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| by_pk.get(pk));
-                if let Some(event) = event {
-                    sales.entry(*event).or_default().add(&event_figures(&item));
-                }
+        for item in batches.iter().flatten() {
+            if let Some(event) = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| by_pk.get(pk)) {
+                sales.entry(*event).or_default().add(&event_figures(item));
             }
         }
         Ok(sales)

@@ -158,7 +158,7 @@ pub fn event_sales_sk(shard: u32) -> String {
     format!("SALES#{shard}")
 }
 
-pub const EVENT_SALES_SHARDS: u32 = 4;
+pub const EVENT_SALES_SHARDS: u32 = 8;
 
 pub fn event_sales_shard(order: OrderId) -> u32 {
     u32::try_from(order.as_uuid().as_u128() % u128::from(EVENT_SALES_SHARDS)).unwrap_or(0)

@@ -73,6 +73,19 @@ impl Store {
         Ok(self.transact(items).await?.is_none())
     }
 
+    /// Files an event the job failed on to be looked at again at `at`, if it is still in the index,
+    /// so events it cannot move do not stay at the front of the index ahead of the rest.
+    pub async fn postpone_look(&self, tenant: TenantId, event: EventId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .update_item_at(keys::event_pk(tenant, event), keys::EVENT_SK)
+            .update_expression(format!("SET {GSI3SK} = :later"))
+            .condition_expression(format!("attribute_exists({GSI3PK})"))
+            .expression_attribute_values(":later", s(keys::lifecycle_sort_key(at, tenant, event)))
+            .send()
+            .await;
+        super::applied(result).map(|_| ())
+    }
+
     /// Files the event to be looked at again at `next_look` (or takes it out of the index), if it
     /// is still the version read; a writer that changed it has filed it as due already.
     pub async fn file_next_look(

@@ -224,6 +224,11 @@ async fn flaky_payments_and_duplicate_deliveries_still_refund_each_order_once_at
     );
     assert_eq!(cancellation["notifications_sent"], 100);
     assert_eq!(order_statuses(&admin, &event).await, HashMap::from([("PARTIALLY_REFUNDED".to_owned(), 250)]));
+    // Every refund counted once in the sales figures, however often its message came.
+    let event_id: shared::domain::ids::EventId = id(&event).parse().unwrap();
+    let sales = stack.deps.store.event_sales(tenant.id, &[event_id]).await.unwrap()[&event_id].clone();
+    let usd = sales.0["USD"];
+    assert_eq!((usd.orders, usd.gross, usd.refunded), (250, 250 * PRICE, 250 * 413));
 }
 
 #[tokio::test]

@@ -150,6 +150,10 @@ async fn a_retried_commit_with_its_request_token_is_not_judged_twice() {
     assert_eq!(deps.store.confirm_hold(tenant.id, &hold, &order, None, now).await.unwrap(), ConfirmOutcome::Confirmed);
     let counts = capacity(&organizer, &event).await;
     assert_eq!((counts["sold"].as_u64(), counts["reserved"].as_u64()), (Some(3), Some(0)), "sold once");
+    let event_id: shared::domain::ids::EventId = id(&event).parse().unwrap();
+    let sales = deps.store.event_sales(tenant.id, &[event_id]).await.unwrap()[&event_id].clone();
+    let usd = sales.0["USD"];
+    assert_eq!((usd.orders, usd.tickets, usd.gross), (1, 3, order.totals.total), "counted once in the figures too");
     // A different order for the same hold is a different request: its conditions are judged.
     let another =
         Order::from_hold(shared::domain::ids::OrderId::generate(), &hold, format!("pi_token_{}", Uuid::now_v7()), now);

@@ -83,6 +83,8 @@ async fn every_job_sample_runs_through_its_job() {
             Job::SweepHolds => assert_eq!(response, serde_json::json!({ "expired": 0 })),
             // Nothing in the shared table has been stalled for the default ten minutes.
             Job::ResumeCancellations => assert_eq!(response, serde_json::json!({ "resumed": 0 })),
+            // Other tests' events in the shared table may be due: the count is theirs.
+            Job::AdvanceEvents => assert!(response["moved"].is_u64(), "{response}"),
             _ => assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{}", file.display()),
         }
     }

@@ -14,7 +14,7 @@ fn each_secret_is_named_only_to_the_functions_that_use_it() {
     // The cursor key signs list cursors; the payment key calls the provider.
     assert_eq!(
         functions_reading("CursorSecret"),
-        ["list-customer-orders", "list-event-orders", "list-events", "list-venues"]
+        ["list-customer-orders", "list-event-orders", "list-events", "list-venues", "sales-report"]
     );
     assert_eq!(functions_reading("PaymentsSecretKey"), ["confirm-reservation", "process-refunds"]);
     let variables: Vec<String> = template().secret_variables.iter().map(|v| v.variable.clone()).collect();
