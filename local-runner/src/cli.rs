@@ -10,6 +10,7 @@ use shared::domain::ids::TenantId;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use crate::cors::CorsPolicy;
 use crate::emulators::Installation;
 use crate::server::Gateway;
 use crate::template::Template;
@@ -187,7 +188,12 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     for trigger in &template.schedules {
         tokio::spawn(run_schedule(functions.of(&trigger.function), trigger.clone(), settings));
     }
-    let gateway = Arc::new(Gateway::new(&template.routes, &functions)?);
+    // The template parameter's default, unless CORS_ALLOWED_ORIGINS says otherwise.
+    let cors = match std::env::var("CORS_ALLOWED_ORIGINS") {
+        Ok(list) => template.cors.clone().map(|c| c.with_origins(CorsPolicy::origins_from_list(&list))),
+        Err(_) => template.cors.clone(),
+    };
+    let gateway = Arc::new(Gateway::new(&template.routes, &functions)?.with_cors(cors));
     let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut server = tokio::spawn(Arc::clone(&gateway).serve(listener));
 

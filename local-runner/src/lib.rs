@@ -6,6 +6,7 @@
 //! - [`secrets`]: the template's secrets in the emulator, read by each function as at cold start.
 //! - [`emulators`]: the emulator processes.
 //! - [`server`]: API Gateway's part, building real HTTP API v2 events.
+//! - [`cors`]: API Gateway's CORS, from the template's configuration.
 //! - [`workers`]: Lambda's event sources: queue pollers and schedules.
 //! - [`operation_log`]: the AWS calls each function makes, recorded as evidence for IAM.
 //! - [`cold_start`]: a real bootstrap's start and memory against a local Runtime API.
@@ -13,6 +14,7 @@
 
 pub mod cli;
 pub mod cold_start;
+pub mod cors;
 pub mod emulators;
 pub mod fake_payments;
 pub mod operation_log;

@@ -17,6 +17,7 @@ use shared::deps::Deps;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use crate::cors::CorsPolicy;
 use crate::template::Route;
 
 /// API Gateway's own payload limit; our handlers enforce the API's 64 KiB themselves.
@@ -24,6 +25,7 @@ const GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
     routes: Vec<(Route, Endpoint, Arc<Deps>)>,
+    cors: Option<CorsPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,12 @@ impl Gateway {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { routes })
+        Ok(Self { routes, cors: None })
+    }
+
+    /// Answers preflights and adds CORS headers as API Gateway does with this configuration.
+    pub fn with_cors(self, cors: Option<CorsPolicy>) -> Self {
+        Self { cors, ..self }
     }
 
     /// Serves until the listener fails or the task is dropped.
@@ -77,6 +84,10 @@ async fn dispatch(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> axum::response::Response {
+    // API Gateway answers a preflight itself, before any route is matched.
+    if let Some((status, cors_headers)) = gateway.cors.as_ref().and_then(|cors| cors.preflight(&method, &headers)) {
+        return (status, cors_headers).into_response();
+    }
     let Ok(body) = axum::body::to_bytes(body, GATEWAY_BODY_LIMIT).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
@@ -101,7 +112,10 @@ async fn dispatch(
         tracing::error!(route = %format!("{} {}", route.method, route.path), timeout = ?route.timeout, "the function timed out");
         return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if let Some(cors) = &gateway.cors {
+        cors.decorate(&headers, &mut parts.headers);
+    }
     (parts.status, parts.headers, body.to_vec()).into_response()
 }
 

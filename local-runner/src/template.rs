@@ -11,6 +11,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_yaml_ng::Value;
 
+use crate::cors::CorsPolicy;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
@@ -97,6 +99,8 @@ pub struct Template {
     pub secrets: Vec<SecretSpec>,
     /// Per function, the variables that name a secret: what it reads at cold start.
     pub secret_variables: Vec<SecretVariable>,
+    /// The HTTP API's CORS configuration, its origins those of the template's defaults.
+    pub cors: Option<CorsPolicy>,
 }
 
 impl Template {
@@ -115,6 +119,7 @@ impl Template {
         let mut schedules = Vec::new();
         let mut references = Vec::new();
         let mut secrets = Vec::new();
+        let mut cors = None;
         // Lambda's own default is 3 s; the template sets a global one.
         let global_timeout = root
             .get("Globals")
@@ -195,6 +200,11 @@ impl Template {
                         }
                     }
                 }
+                Some("AWS::Serverless::HttpApi") => {
+                    if let Some(configuration) = properties.and_then(|p| p.get("CorsConfiguration")) {
+                        cors = Some(cors_policy(configuration, &root).map_err(|p| invalid(&p))?);
+                    }
+                }
                 Some("AWS::SQS::Queue") => queues.push(queue_spec(&name, properties)),
                 Some("AWS::SecretsManager::Secret") => secrets.push(SecretSpec {
                     logical_id: name.clone(),
@@ -240,8 +250,44 @@ impl Template {
             queue_senders,
             secrets,
             secret_variables,
+            cors,
         })
     }
+}
+
+/// A `CorsConfiguration`; `AllowOrigins` may be a list or `!Ref` a `CommaDelimitedList`
+/// parameter, read at its default. A `*` origin is refused: every route but `/health` is
+/// authenticated, and browsers must not send credentials to any page's scripts.
+fn cors_policy(configuration: &Value, root: &Value) -> Result<CorsPolicy, String> {
+    let strings = |key: &str| -> Vec<String> {
+        configuration
+            .get(key)
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let origins = match configuration.get("AllowOrigins") {
+        Some(value @ Value::Tagged(_)) => {
+            let parameter = intrinsic_target(value, "!Ref").ok_or("AllowOrigins is neither a list nor !Ref")?;
+            let default = string_at(Some(root), &["Parameters", &parameter, "Default"])
+                .ok_or_else(|| format!("parameter {parameter} has no Default"))?;
+            CorsPolicy::origins_from_list(&default)
+        }
+        _ => strings("AllowOrigins"),
+    };
+    if origins.iter().any(|o| o.contains('*')) {
+        return Err("AllowOrigins must list exact origins, never *".into());
+    }
+    Ok(CorsPolicy {
+        allow_origins: origins,
+        allow_methods: strings("AllowMethods"),
+        allow_headers: strings("AllowHeaders"),
+        expose_headers: strings("ExposeHeaders"),
+        max_age: configuration.get("MaxAge").and_then(Value::as_u64),
+    })
 }
 
 /// The resource named by `!Ref X` or `!GetAtt X.Attribute` (the `X`).

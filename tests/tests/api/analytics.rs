@@ -318,6 +318,13 @@ async fn a_season_of_sales_and_refunds_adds_up_to_the_minor_unit_everywhere() {
         assert_eq!(name, &csv_name, "a formula-like name is neutralised in CSV only");
     }
     assert!(season.refunded.len() > REFUNDS, "the cancelled event's orders were refunded too");
+
+    // One venue's rows only.
+    let second_venue = id(&season.venues[1]);
+    let venue_report = admin.get(&format!("/api/v1/analytics/reports/sales?venue_id={second_venue}")).await;
+    let venue_rows = venue_report.body["rows"].as_array().unwrap();
+    assert_eq!(venue_rows.len(), 2, "{}", venue_report.text);
+    assert!(venue_rows.iter().all(|r| r["venue_id"] == second_venue), "{}", venue_report.text);
 }
 
 async fn venue_with_a_sale(organizer: &Client, buyer: &Client) -> (Value, Value) {

@@ -62,7 +62,9 @@ pub fn stack() -> &'static Stack {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let url = format!("http://{}", listener.local_addr().unwrap());
                 sender.send((url, provisioned.payments_url, provisioned.secrets)).unwrap();
-                let gateway = Arc::new(Gateway::new(&template().routes, &provisioned.functions).unwrap());
+                let gateway =
+                    Gateway::new(&template().routes, &provisioned.functions).unwrap().with_cors(template().cors);
+                let gateway = Arc::new(gateway);
                 gateway.serve(listener).await.unwrap();
             });
         });
@@ -231,7 +233,7 @@ pub async fn serve_functions(functions: &FunctionDeps) -> String {
     for route in &mut routes {
         route.timeout *= LOADED_EMULATOR_SLOWDOWN;
     }
-    let gateway = Arc::new(Gateway::new(&routes, functions).unwrap());
+    let gateway = Arc::new(Gateway::new(&routes, functions).unwrap().with_cors(template().cors));
     tokio::spawn(gateway.serve(listener));
     url
 }

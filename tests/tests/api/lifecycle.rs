@@ -283,3 +283,46 @@ async fn the_runner_s_schedule_opens_sales_when_the_window_opens() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// A backlog larger than one short run can take: the run stops when its time is spent, the next
+/// takes the rest, and no event moves twice.
+#[tokio::test]
+async fn a_backlog_is_worked_through_across_runs_and_each_event_moves_once() {
+    use crate::harness::{isolated_stack, no_workers, rfc3339};
+    const EVENTS: usize = 30;
+    let (tenant, stack) = isolated_stack(no_workers(&[])).await;
+    let organizer = tenant.organizer();
+    let venue = organizer.venue(100).await;
+    let opened = json!({ "name": "Any", "price": 1000, "quantity": 10, "sales_start_at": rfc3339(chrono::Utc::now()) });
+    let mut paths = Vec::new();
+    for i in 0..EVENTS {
+        let event = organizer.event(&venue, &format!("Backlog {i}"), 3, json!({})).await;
+        let path = format!("/api/v1/events/{}", id(&event));
+        assert_eq!(organizer.post(&format!("{path}/ticket-types"), &opened).await.status, 201);
+        assert_eq!(organizer.post(&format!("{path}/publish"), &json!({})).await.status, 200);
+        paths.push(path);
+    }
+    let versions_before: Vec<u64> = {
+        let mut versions = Vec::new();
+        for path in &paths {
+            versions.push(organizer.get(path).await.body["event"]["version"].as_u64().unwrap());
+        }
+        versions
+    };
+    // A run whose deadline leaves it almost no time: it stops before starting what it cannot end.
+    let short = std::time::Duration::from_millis(13_020);
+    let first = local_runner::workers::invoke(&stack.deps, shared::jobs::Job::AdvanceEvents, json!({}), short).await;
+    let first = first.expect("a short run ends in time")["moved"].as_u64().unwrap();
+    assert!(first < EVENTS as u64, "{first} moves in 20 ms of budget");
+    let second = advance(&stack.deps).await;
+    assert_eq!(first + second, EVENTS as u64, "the next run took the rest");
+    assert_eq!(advance(&stack.deps).await, 0);
+    for (path, before) in paths.iter().zip(versions_before) {
+        let event = organizer.get(path).await.body["event"].clone();
+        assert_eq!(
+            (event["status"].as_str(), event["version"].as_u64()),
+            (Some("ON_SALE"), Some(before + 1)),
+            "{path}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod cancellation;
+mod cors;
 mod errors;
 mod events;
 mod expiry;
