@@ -30,6 +30,7 @@ pub async fn venue(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, 
     let mut problems = fields::Problems::default();
     let (from, to) = start_range(&query, &mut problems);
     problems.finish()?;
+    in_order(from, to)?;
     caller.deps.store.get_venue(caller.tenant(), venue_id).await?.ok_or(ApiError::NotFound)?;
     let filter = EventFilter { venue_id: Some(venue_id), from, to, ..EventFilter::default() };
     let mut events = Vec::new();
@@ -139,6 +140,7 @@ pub async fn sales_report(caller: Caller<'_>, req: &Request) -> Result<Response<
         }
     };
     problems.finish()?;
+    in_order(from, to)?;
     let limit = query.limit()?;
     let filter = EventFilter { venue_id, from, to, ..EventFilter::default() };
     let scope = format!("{}|sales-report|{venue_id:?}|{from:?}|{to:?}", caller.tenant());
@@ -161,6 +163,17 @@ pub async fn sales_report(caller: Caller<'_>, req: &Request) -> Result<Response<
         headers.insert("x-next-cursor", cursor);
     }
     Ok(response)
+}
+
+/// A range that ends before it starts is well-formed but asks for nothing: a 422.
+fn in_order(
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), ApiError> {
+    match from.zip(to) {
+        Some((from, to)) if from > to => Err(ApiError::rule("to", "to must not be before from")),
+        _ => Ok(()),
+    }
 }
 
 /// Each event's sales, zero for events that sold nothing.

@@ -208,21 +208,20 @@ fn event_filter(query: &Query, public_only: bool) -> Result<EventFilter, ApiErro
     });
     let venue_id = query.get("venue_id").and_then(|raw| problems.take(fields::id("venue_id", raw)));
     let (from, to) = start_range(query, &mut problems);
+    if from.zip(to).is_some_and(|(from, to)| from > to) {
+        problems.push("to", field_code::OUT_OF_RANGE, "to must not be before from");
+    }
     problems.finish()?;
     Ok(EventFilter { status, venue_id, from, to, public_only })
 }
 
-/// The `from` and `to` of a query on events' start times (both inclusive, either open).
+/// The `from` and `to` of a query on events' start times (both inclusive, either open), each
+/// parsed; whether they are in order is the caller's to say.
 pub(super) fn start_range(
     query: &Query,
     problems: &mut fields::Problems,
 ) -> (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) {
     let from = query.get("from").and_then(|raw| problems.take(fields::timestamp("from", raw)));
     let to = query.get("to").and_then(|raw| problems.take(fields::timestamp("to", raw)));
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        problems.push("to", field_code::OUT_OF_RANGE, "to must not be before from");
-    }
     (from, to)
 }

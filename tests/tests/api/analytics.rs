@@ -365,6 +365,9 @@ async fn analytics_are_for_staff_and_the_customer_themselves_within_one_tenant()
     let reply = organizer.get(&format!("{venue_path}?from=yesterday")).await;
     reply.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(reply.error_fields(), ["from"]);
+    let backwards = organizer.get(&format!("{venue_path}?from=2027-02-01T00:00:00Z&to=2027-01-01T00:00:00Z")).await;
+    backwards.assert_problem(422, "VALIDATION_ERROR");
+    assert_eq!(backwards.error_fields(), ["to"]);
     let reply = organizer.get("/api/v1/analytics/reports/sales?format=xlsx").await;
     assert_eq!(reply.error_fields(), ["format"]);
     organizer.get("/api/v1/analytics/reports/sales?limit=101").await.assert_problem(400, "VALIDATION_ERROR");
