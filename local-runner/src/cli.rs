@@ -16,7 +16,7 @@ use crate::server::Gateway;
 use crate::template::Template;
 use crate::token::DevClaims;
 use crate::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
-use crate::{create_table, emulator_clients, function_deps, queue_variables};
+use crate::{create_tables, emulator_clients, function_deps, queue_variables};
 
 const USAGE: &str = "usage: local-runner [serve]
        local-runner token [--role admin|organizer|customer] [--tenant UUID] [--sub USER] [--ttl SECONDS]
@@ -150,9 +150,9 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     shared::telemetry::init();
     let root = std::env::current_dir()?;
     let template = Template::load(&root.join("infra/template.yaml"))?;
-    let [table_spec] = template.tables.as_slice() else {
-        return Err("the local runner expects exactly one DynamoDB table in the template".into());
-    };
+    if !template.tables.iter().any(|t| t.logical_id == crate::MAIN_TABLE) {
+        return Err(format!("the template has no {} table", crate::MAIN_TABLE).into());
+    }
     // Take the API port first, so a busy port fails before anything is started.
     let port = env_port("PORT", 3000)?;
     let listener = TcpListener::bind(("127.0.0.1", port))
@@ -164,7 +164,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     let clients = emulator_clients(&emulators.dynamodb.endpoint(), &emulators.sqs.endpoint());
 
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "events-local".to_owned());
-    create_table(&clients.dynamodb, table_spec, &table).await?;
+    create_tables(&clients.dynamodb, &template, &table).await?;
     let queues = create_queues(&clients.sqs, &template, "local").await?;
     let secrets = crate::secrets::provision(&clients.secrets, &template, "local").await?;
     let payments_port = env_port("FAKE_PAYMENTS_PORT", 3999)?;

@@ -27,7 +27,7 @@ use tokio::sync::{Mutex, Semaphore, mpsc};
 use crate::emulators::Installation;
 use crate::template::Template;
 use crate::workers::create_queues;
-use crate::{LOCAL_DEFAULTS, create_table, emulator_clients, queue_variables};
+use crate::{LOCAL_DEFAULTS, create_tables, emulator_clients, queue_variables};
 
 /// Debian's and Ubuntu's bundle of every trusted root, the counterpart of Lambda's
 /// `/etc/pki/tls/certs/ca-bundle.crt`.
@@ -118,7 +118,7 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
     let (dynamodb, sqs) = (emulators.dynamodb.endpoint(), emulators.sqs.endpoint());
     let clients = emulator_clients(&dynamodb, &sqs);
     let table = "events-cold-start";
-    create_table(&clients.dynamodb, &template.tables[0], table).await?;
+    create_tables(&clients.dynamodb, &template, table).await?;
     let queues = create_queues(&clients.sqs, &template, "cold-start").await?;
     let secrets = crate::secrets::provision(&clients.secrets, &template, "cold-start").await?;
 
@@ -129,6 +129,7 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
     environment.extend(
         [
             ("TABLE_NAME", table),
+            ("RATE_LIMIT_TABLE_NAME", &crate::table_name_of(table, crate::RATE_LIMIT_TABLE)),
             ("AWS_LAMBDA_FUNCTION_NAME", &options.function),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),

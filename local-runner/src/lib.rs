@@ -71,7 +71,12 @@ pub fn local_config_with(table_name: &str, extra: &[(String, String)]) -> Result
         if name == "TABLE_NAME" {
             return Some(table_name.to_owned());
         }
-        extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).or_else(|| env_or_default(name))
+        extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).or_else(|| {
+            // The limiter's table is named after the stack's, as `create_tables` made it.
+            (name == "RATE_LIMIT_TABLE_NAME")
+                .then(|| table_name_of(table_name, RATE_LIMIT_TABLE))
+                .or_else(|| env_or_default(name))
+        })
     })
 }
 
@@ -212,6 +217,29 @@ pub fn emulator_clients_with(
 }
 
 /// Creates a table exactly as the template declares it (keys, attributes, indexes).
+/// The template's table that holds everything but the rate-limit windows.
+pub const MAIN_TABLE: &str = "EventsTable";
+/// The rate limiter's own table.
+pub const RATE_LIMIT_TABLE: &str = "RateLimitTable";
+
+/// A template table's local name: the stack's `table` for the main one, `<table>-<LogicalId>`
+/// for the others.
+pub fn table_name_of(table: &str, logical_id: &str) -> String {
+    if logical_id == MAIN_TABLE { table.to_owned() } else { format!("{table}-{logical_id}") }
+}
+
+/// Every table of the template, named after the stack's `table`.
+pub async fn create_tables(
+    client: &aws_sdk_dynamodb::Client,
+    template: &template::Template,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    for spec in &template.tables {
+        create_table(client, spec, &table_name_of(table, &spec.logical_id)).await?;
+    }
+    Ok(())
+}
+
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     spec: &TableSpec,

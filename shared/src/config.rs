@@ -42,9 +42,20 @@ pub struct PaymentConfig {
     pub base_url: String,
 }
 
+/// Per-user rate limits (`RATE_LIMIT_TABLE_NAME`, `RATE_LIMIT_READS_PER_MINUTE`,
+/// `RATE_LIMIT_WRITES_PER_MINUTE`, `RATE_LIMIT_TIMEOUT_MS`).
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub table_name: String,
+    pub limits: crate::ratelimit::Limits,
+    pub timeout: std::time::Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
+    /// The rate limiter of the HTTP functions; absent where a function's environment has no table.
+    pub rate_limits: Option<RateLimitConfig>,
     /// How tokens are verified: every HTTP function but `/health` needs it; queue consumers and
     /// schedules ignore it (their `Needs`), so they build no verifier and fetch no keys.
     pub jwt: Option<JwtConfig>,
@@ -105,8 +116,23 @@ impl Config {
             (Some(_), None) => return Err(ConfigError::Missing("PAYMENTS_SECRET_ID")),
             (None, Some(_)) => return Err(ConfigError::Missing("PAYMENTS_BASE_URL")),
         };
+        let defaults = crate::ratelimit::Limits::default();
+        let rate_limits = match lookup("RATE_LIMIT_TABLE_NAME") {
+            None => None,
+            Some(table_name) => Some(RateLimitConfig {
+                table_name,
+                limits: crate::ratelimit::Limits {
+                    reads: per_minute(&lookup, "RATE_LIMIT_READS_PER_MINUTE", defaults.reads)?,
+                    writes: per_minute(&lookup, "RATE_LIMIT_WRITES_PER_MINUTE", defaults.writes)?,
+                },
+                timeout: std::time::Duration::from_millis(
+                    u64::try_from(whole_number(&lookup, "RATE_LIMIT_TIMEOUT_MS", 300)?).unwrap_or(300),
+                ),
+            }),
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
+            rate_limits,
             jwt,
             secrets,
             queues: QueueUrls {
@@ -122,6 +148,14 @@ impl Config {
             event_max_ahead: Duration::days(whole_number(&lookup, "EVENT_MAX_AHEAD_DAYS", 365)?),
         })
     }
+}
+
+fn per_minute(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    let value = whole_number(lookup, name, i64::from(default))?;
+    u32::try_from(value)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ConfigError::Invalid { name, reason: "expected at least 1".into() })
 }
 
 fn whole_number(

@@ -28,6 +28,8 @@ pub struct Deps {
     pub fanout_stop_after_steps: Option<u32>,
     /// `GET /health`'s cached checks.
     pub health: HealthCache,
+    /// Per-user rate limits: every function that verifies tokens.
+    pub limiter: Option<crate::ratelimit::RateLimiter>,
 }
 
 /// What a function builds at cold start besides its store.
@@ -130,6 +132,7 @@ impl Deps {
         let mut deps = Self::with_clients(config, secrets, dynamodb, sqs)?;
         if !needs.tokens {
             deps.verifier = None;
+            deps.limiter = None;
         }
         if !needs.cursor_key {
             deps.cursors = None;
@@ -167,7 +170,11 @@ impl Deps {
             }
             None => None,
         };
+        let limiter = config.rate_limits.as_ref().filter(|_| F::NEEDS.tokens).map(|limits| {
+            crate::ratelimit::RateLimiter::new(&dynamodb, &limits.table_name, limits.limits, limits.timeout)
+        });
         Ok(Self {
+            limiter,
             store: Store::new(dynamodb, &config.table_name),
             sqs: sqs.filter(|_| F::NEEDS.queues),
             verifier: config.jwt.as_ref().filter(|_| F::NEEDS.tokens).map(TokenVerifier::new).transpose()?,
@@ -189,6 +196,9 @@ fn check_environment(needs: Needs, config: &Config) -> Result<(), InitError> {
     // tokens ignores them.
     if needs.tokens && config.jwt.is_none() {
         return Err(ConfigError::Missing("JWT_ISSUER").into());
+    }
+    if needs.tokens && config.rate_limits.is_none() {
+        return Err(ConfigError::Missing("RATE_LIMIT_TABLE_NAME").into());
     }
     // `Config` has already paired PAYMENTS_BASE_URL with the payment key.
     let secrets = [
@@ -234,6 +244,7 @@ mod tests {
             ("JWT_ISSUER", "iss"),
             ("JWT_AUDIENCE", "aud"),
             ("JWT_HS256_SECRET", "a-test-secret-of-at-least-32-bytes"),
+            ("RATE_LIMIT_TABLE_NAME", "limits"),
         ];
         let all: Vec<(String, String)> =
             base.iter().chain(pairs).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -275,6 +286,13 @@ mod tests {
         ));
         assert!(check_environment(Needs::NOTHING, &without).is_ok());
         assert!(check_environment(Needs::NOTHING, &config(&[])).is_ok(), "a job ignores the Globals' token settings");
+        // Whatever verifies tokens is rate limited, so it cannot start without the limiter's table.
+        let unlimited = Config { rate_limits: None, ..config(&[]) };
+        assert!(matches!(
+            check_environment(Needs { tokens: true, ..Needs::NOTHING }, &unlimited),
+            Err(InitError::Config(ConfigError::Missing("RATE_LIMIT_TABLE_NAME")))
+        ));
+        assert!(check_environment(Needs::NOTHING, &unlimited).is_ok());
     }
 
     struct NeedsNothing;

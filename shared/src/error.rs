@@ -44,6 +44,9 @@ pub enum ApiError {
     Gone { code: &'static str, detail: String },
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 429: over the user's requests per minute; `Retry-After` says when the window ends.
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(#[source] Source),
     #[error("internal error: {0}")]
@@ -95,6 +98,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Gone { .. } => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,6 +115,7 @@ impl ApiError {
             Self::NotFound => "NOT_FOUND",
             Self::Conflict { code, .. } | Self::Gone { code, .. } => code,
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -141,6 +146,11 @@ impl ApiError {
             Self::PaymentNotVerified(detail) => ("Payment not verified", detail.clone(), None),
             Self::RefundExceedsRemaining(detail) => ("Refund exceeds what is left", detail.clone(), None),
             Self::PayloadTooLarge => ("Payload too large", "The request body exceeds 64 KiB.".to_owned(), None),
+            Self::RateLimited { .. } => (
+                "Too many requests",
+                "Too many requests this minute; retry after Retry-After seconds.".to_owned(),
+                None,
+            ),
             Self::Unavailable(_) => {
                 ("Service unavailable", "The service is temporarily unavailable; retry later.".to_owned(), None)
             }

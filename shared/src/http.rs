@@ -103,6 +103,9 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
 pub fn problem_response(error: &ApiError, request_id: &str) -> Response<Body> {
     let mut response = json_response(error.status(), &error.to_problem(request_id));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let ApiError::RateLimited { retry_after_seconds } = error {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+    }
     response
 }
 

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod lambda;
 pub mod messages;
 pub mod payments;
+pub mod ratelimit;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

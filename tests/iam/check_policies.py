@@ -144,7 +144,7 @@ def policy_statements(template: dict) -> dict[str, list[Statement]]:
 
 def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
     """(function, action, resource ARN) for every recorded call, local names mapped to the
-    template's resources: the one table, and queues and secrets named `<prefix>-<LogicalId>`.
+    template's resources: the tables, and queues and secrets named `<prefix>-<LogicalId>`.
 
     Calls of the idempotency middleware (`via: idempotency`) are one unit: every function seen
     using it needs everything the middleware was seen doing for any function (claim, replay,
@@ -152,7 +152,9 @@ def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
     tables = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
     queues = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
     secrets = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"]
-    assert len(tables) == 1, "the mapping below assumes one table"
+    # The local runner names the main table after the stack and the others `<stack>-<LogicalId>`.
+    main_table = "EventsTable"
+    assert main_table in tables, "the mapping below assumes the main table is EventsTable"
     operations = set()
     middleware, middleware_users = set(), set()
     with open(path) as lines:
@@ -161,7 +163,9 @@ def recorded_operations(path: str, template: dict) -> set[tuple[str, str, str]]:
             resource = call["resource"]
             if resource.startswith("table/"):
                 index = resource.split("/index/", 1)[1] if "/index/" in resource else None
-                arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{tables[0]}"
+                name = resource.removeprefix("table/").split("/index/", 1)[0]
+                table = next((t for t in tables if t != main_table and name.endswith(f"-{t}")), main_table)
+                arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
                 resource = f"{arn}/index/{index}" if index else arn
             elif call["action"].startswith("sqs:") and resource not in ("*", "?"):
                 name = resource.rstrip("/").rsplit("/", 1)[-1]

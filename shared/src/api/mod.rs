@@ -27,6 +27,7 @@ use crate::deps::{ColdStart, Deps, Needs};
 use crate::domain::ids::TenantId;
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, Query, body_bytes, problem_response};
+use crate::ratelimit::Admission;
 use crate::store::{EventWriteError, StoreError};
 
 /// One Lambda function each. The names match the crates under `functions/` and the
@@ -261,6 +262,15 @@ async fn dispatch<H: Handler>(
     }
     let principal = authenticate(deps, &req).await?;
     tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
+    if let Some(limiter) = &deps.limiter {
+        let class = crate::ratelimit::Class::of(req.method());
+        let now = crate::domain::now();
+        if let Admission::Limited { retry_after_seconds } =
+            limiter.admit(principal.tenant_id, &principal.user_id, class, now).await
+        {
+            return Err(ApiError::RateLimited { retry_after_seconds });
+        }
+    }
     let caller = Caller { deps, principal: &principal };
     if req.method() == Method::POST
         && let Some(key) = idempotency::key(&req, endpoint.requires_idempotency_key())?

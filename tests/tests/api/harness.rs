@@ -12,7 +12,9 @@ use local_runner::server::Gateway;
 use local_runner::template::Template;
 use local_runner::token::DevClaims;
 use local_runner::workers::{WorkerSettings, create_queues, poll_queue, run_schedule};
-use local_runner::{FunctionDeps, create_table, emulator_clients_with, function_deps, local_config, queue_variables};
+use local_runner::{
+    FunctionDeps, create_tables, emulator_clients_with, function_deps, local_config_with, queue_variables,
+};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -166,14 +168,16 @@ pub async fn provision_with(
     let setup = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &loaded_emulator_timeouts());
     let clients = emulator_clients_with(dynamodb_endpoint, sqs_endpoint, timeouts);
     let template = template();
-    create_table(&setup.dynamodb, &template.tables[0], table).await.expect("table created");
+    create_tables(&setup.dynamodb, &template, table).await.expect("tables created");
     let queues = create_queues(&setup.sqs, &template, table).await.expect("queues created");
     let secrets = local_runner::secrets::provision(&setup.secrets, &template, table).await.expect("secrets created");
     let payments = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let payments_url = format!("http://{}", payments.local_addr().unwrap());
     tokio::spawn(local_runner::fake_payments::serve(payments));
-    let mut variables = queue_variables(&template, &queues);
-    variables.extend(options.extra.clone());
+    // A test's own settings first: the first of a name wins.
+    let mut variables = options.extra.clone();
+    variables.extend(queue_variables(&template, &queues));
+    variables.extend(generous_rate_limits());
     let payment_variables = local_runner::fake_payments::client_variables(&payments_url);
     let functions = function_deps(&template, table, &variables, &payment_variables, &secrets, &clients).unwrap();
     if options.queue_consumers {
@@ -214,7 +218,13 @@ impl Stack {
         let clients =
             emulator_clients_with(&self.emulators.dynamodb.endpoint(), &sqs_endpoint, &loaded_emulator_timeouts());
         Arc::new(
-            Deps::with_clients(&local_config(table).unwrap(), &self.secrets, clients.dynamodb, clients.sqs).unwrap(),
+            Deps::with_clients(
+                &local_config_with(table, &generous_rate_limits()).unwrap(),
+                &self.secrets,
+                clients.dynamodb,
+                clients.sqs,
+            )
+            .unwrap(),
         )
     }
 }
@@ -236,6 +246,14 @@ pub async fn serve_functions(functions: &FunctionDeps) -> String {
     let gateway = Arc::new(Gateway::new(&routes, functions).unwrap().with_cors(template().cors));
     tokio::spawn(gateway.serve(listener));
     url
+}
+
+/// The suite's users make far more requests a minute than the API allows a person; the limits
+/// are tested on stacks of their own (`rate_limits.rs`), with the contract's.
+pub fn generous_rate_limits() -> Vec<(String, String)> {
+    ["RATE_LIMIT_READS_PER_MINUTE", "RATE_LIMIT_WRITES_PER_MINUTE"]
+        .map(|name| (name.to_owned(), "100000".to_owned()))
+        .into()
 }
 
 /// A tenant of its own on the shared stack.

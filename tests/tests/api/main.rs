@@ -18,6 +18,7 @@ mod overselling;
 mod payments;
 mod pricing;
 mod purchases;
+mod rate_limits;
 mod refunds;
 mod samples;
 mod secrets;
