@@ -190,7 +190,13 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     }
     // The template parameter's default, unless CORS_ALLOWED_ORIGINS says otherwise.
     let cors = match std::env::var("CORS_ALLOWED_ORIGINS") {
-        Ok(list) => template.cors.clone().map(|c| c.with_origins(CorsPolicy::origins_from_list(&list))),
+        Ok(list) => {
+            let origins = CorsPolicy::origins_from_list(&list);
+            if origins.iter().any(|o| o.contains('*')) {
+                return Err("CORS_ALLOWED_ORIGINS lists exact origins, never *".into());
+            }
+            template.cors.clone().map(|c| c.with_origins(origins))
+        }
         Err(_) => template.cors.clone(),
     };
     let gateway = Arc::new(Gateway::new(&template.routes, &functions)?.with_cors(cors));

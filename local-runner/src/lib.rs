@@ -216,7 +216,6 @@ pub fn emulator_clients_with(
     }
 }
 
-/// Creates a table exactly as the template declares it (keys, attributes, indexes).
 /// The template's table that holds everything but the rate-limit windows.
 pub const MAIN_TABLE: &str = "EventsTable";
 /// The rate limiter's own table.
@@ -240,6 +239,7 @@ pub async fn create_tables(
     Ok(())
 }
 
+/// Creates a table exactly as the template declares it (keys, attributes, indexes).
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     spec: &TableSpec,

@@ -125,9 +125,11 @@ impl Config {
                     reads: per_minute(&lookup, "RATE_LIMIT_READS_PER_MINUTE", defaults.reads)?,
                     writes: per_minute(&lookup, "RATE_LIMIT_WRITES_PER_MINUTE", defaults.writes)?,
                 },
-                timeout: std::time::Duration::from_millis(
-                    u64::try_from(whole_number(&lookup, "RATE_LIMIT_TIMEOUT_MS", 300)?).unwrap_or(300),
-                ),
+                timeout: std::time::Duration::from_millis(u64::from(per_minute(
+                    &lookup,
+                    "RATE_LIMIT_TIMEOUT_MS",
+                    300,
+                )?)),
             }),
         };
         Ok(Self {
@@ -150,6 +152,7 @@ impl Config {
     }
 }
 
+/// A positive whole number (a limit per minute, or a timeout in milliseconds).
 fn per_minute(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
     let value = whole_number(lookup, name, i64::from(default))?;
     u32::try_from(value)

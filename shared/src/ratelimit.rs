@@ -60,6 +60,26 @@ pub enum Admission {
     FailedOpen,
 }
 
+/// One `RateLimiterFailOpen` count as a CloudWatch Embedded Metric Format record: printed to
+/// stdout, which Lambda sends to CloudWatch Logs, where it becomes a metric (namespace
+/// `EventService`, dimension `Service`). Written by hand for this one metric until the service
+/// emits its metrics through the `metrics` facade (docs/rate-limits.md).
+pub fn fail_open_metric(now: DateTime<Utc>) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "EventService",
+                "Dimensions": [["Service"]],
+                "Metrics": [{ "Name": "RateLimiterFailOpen", "Unit": "Count" }],
+            }],
+        },
+        "Service": "event-service",
+        "RateLimiterFailOpen": 1,
+    })
+    .to_string()
+}
+
 /// Requests let through because the limiter failed, in this process since it started.
 static FAIL_OPENS: AtomicU64 = AtomicU64::new(0);
 
@@ -72,21 +92,15 @@ pub struct RateLimiter {
     client: aws_sdk_dynamodb::Client,
     table: String,
     limits: Limits,
+    timeout: Duration,
 }
 
 impl RateLimiter {
-    /// A limiter on `table`, through a copy of `client` with the limiter's own short `timeout`
-    /// (300 ms deployed) and no retries: a slow or throttled limiter costs a request at most that.
+    /// A limiter on `table` through the function's own `client` (its connections, credentials
+    /// and interceptors), each call with the limiter's short `timeout` (300 ms deployed) and no
+    /// retries: a slow or throttled limiter costs a request at most that.
     pub fn new(client: &aws_sdk_dynamodb::Client, table: impl Into<String>, limits: Limits, timeout: Duration) -> Self {
-        let config = client
-            .config()
-            .to_builder()
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder().operation_timeout(timeout).build(),
-            )
-            .build();
-        Self { client: aws_sdk_dynamodb::Client::from_conf(config), table: table.into(), limits }
+        Self { client: client.clone(), table: table.into(), limits, timeout }
     }
 
     /// Counts one request of `class` by `user` of `tenant` at `now`, if the window has room.
@@ -107,6 +121,16 @@ impl RateLimiter {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
             .expression_attribute_values(":expires", AttributeValue::N(((window + 1) * 60 + KEEP_WINDOWS).to_string()))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                    .timeout_config(
+                        aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                            .operation_timeout(self.timeout)
+                            .build(),
+                    ),
+            )
             .send()
             .await;
         match result {
@@ -120,11 +144,36 @@ impl RateLimiter {
                 FAIL_OPENS.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
-                    metric = "RateLimiterFailOpen",
                     "the rate limiter failed; the request passes"
                 );
+                println!("{}", fail_open_metric(now));
                 Admission::FailedOpen
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fail_open_is_one_embedded_metric_record() {
+        let record: serde_json::Value = serde_json::from_str(&fail_open_metric(Utc::now())).unwrap();
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Metrics"][0]["Name"], "RateLimiterFailOpen");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Service"]]));
+        assert_eq!(record["RateLimiterFailOpen"], 1, "the value sits beside the directive, under the metric's name");
+        assert!(record["Service"].is_string() && record["_aws"]["Timestamp"].is_i64());
+    }
+
+    #[test]
+    fn reads_and_writes_spend_different_budgets() {
+        assert_eq!(Class::of(&http::Method::GET), Class::Read);
+        assert_eq!(Class::of(&http::Method::HEAD), Class::Read);
+        for write in [http::Method::POST, http::Method::PUT, http::Method::DELETE, http::Method::PATCH] {
+            assert_eq!(Class::of(&write), Class::Write, "{write}");
+        }
+        assert_eq!(Limits::default(), Limits { reads: 100, writes: 30 });
     }
 }
