@@ -134,47 +134,36 @@ impl Store {
         tenant: TenantId,
         customer: &str,
     ) -> Result<Vec<CustomerEventSales>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::customer_pk(tenant, customer)))
+            .expression_attribute_values(":prefix", s(keys::CUSTOMER_SALES_PREFIX));
         let mut found = Vec::new();
-        let mut resume = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::customer_pk(tenant, customer)))
-                .expression_attribute_values(":prefix", s(keys::CUSTOMER_SALES_PREFIX))
-                .set_exclusive_start_key(resume.take())
-                .send()
-                .await
-                .map_err(super::classify)?;
-            for item in output.items.unwrap_or_default() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                let number =
-                    |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-                let (Some(event_id), Some(currency)) =
-                    (text("event_id").and_then(|e| e.parse().ok()), text("currency"))
-                else {
-                    tracing::error!("a customer sales item names no event or currency; skipped");
-                    continue;
-                };
-                let figures = Figures {
-                    orders: number("orders"),
-                    tickets: number("tickets"),
-                    gross: number("total_spent"),
-                    refunded: number("refunded_amount"),
-                };
-                found.push(CustomerEventSales {
-                    event_id,
-                    category: text("category"),
-                    sales: Sales::of(&currency, figures),
-                });
-            }
-            resume = output.last_evaluated_key;
-            if resume.is_none() {
-                return Ok(found);
-            }
+        for item in self.query_all(query).await? {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            let number =
+                |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let (Some(event_id), Some(currency)) = (text("event_id").and_then(|e| e.parse().ok()), text("currency"))
+            else {
+                tracing::error!("a customer sales item names no event or currency; skipped");
+                continue;
+            };
+            let figures = Figures {
+                orders: number("orders"),
+                tickets: number("tickets"),
+                gross: number("total_spent"),
+                refunded: number("refunded_amount"),
+            };
+            found.push(CustomerEventSales {
+                event_id,
+                category: text("category"),
+                sales: Sales::of(&currency, figures),
+            });
         }
+        Ok(found)
     }
 
     /// When a customer's first and latest orders were placed (their orders index, one item from

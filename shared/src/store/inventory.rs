@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem}
 use chrono::{DateTime, Utc};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
+use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, PK, SK};
 use super::{Item, Page, Store, StoreError, n, s};
 use crate::cursor::PageKey;
 use crate::domain::event::{Category, Event, EventStatus};
@@ -362,27 +362,16 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(TenantId, Reservation)>, StoreError> {
         let mut found = Vec::new();
-        for shard in 0..keys::EXPIRY_SHARDS {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI3)
-                .key_condition_expression(format!("{GSI3PK} = :shard AND {GSI3SK} < :upper"))
-                .expression_attribute_values(":shard", s(format!("EXPIRY#{shard}")))
-                .expression_attribute_values(":upper", s(format!("{}~", keys::start_prefix(now))));
-            let page: Page<Item> = self.paginate_items(query, &[PK, SK, GSI3PK, GSI3SK], limit, None).await?;
-            for item in page.items {
-                let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| t.parse::<TenantId>().ok());
-                let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                match (tenant, from_item::<Reservation>(item)) {
-                    (Some(tenant), Ok(hold)) => found.push((tenant, hold)),
-                    // One unreadable item must not stop the sweep for every other tenant.
-                    (_, Err(error)) => {
-                        tracing::error!(%error, item = %key, "an expiry-index item does not decode; skipped");
-                    }
-                    (None, Ok(_)) => tracing::error!(item = %key, "an expiry-index item has no tenant; skipped"),
+        for item in self.due_in_index("EXPIRY", keys::EXPIRY_SHARDS, now, limit).await? {
+            let tenant = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|t| t.parse::<TenantId>().ok());
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            match (tenant, from_item::<Reservation>(item)) {
+                (Some(tenant), Ok(hold)) => found.push((tenant, hold)),
+                // One unreadable item must not stop the sweep for every other tenant.
+                (_, Err(error)) => {
+                    tracing::error!(%error, item = %key, "an expiry-index item does not decode; skipped");
                 }
+                (None, Ok(_)) => tracing::error!(item = %key, "an expiry-index item has no tenant; skipped"),
             }
         }
         Ok(found)

@@ -6,8 +6,8 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
-use super::keys::{self, GSI3, GSI3PK, GSI3SK};
-use super::{Item, Page, Store, StoreError, lifecycle_keys, n, s};
+use super::keys::{self, GSI3PK, GSI3SK};
+use super::{Store, StoreError, lifecycle_keys, n, s};
 use crate::domain::event::{Event, EventStatus};
 use crate::domain::ids::{EventId, TenantId};
 use crate::domain::inventory::EventInventory;
@@ -17,25 +17,13 @@ impl Store {
     /// `limit` per shard.
     pub async fn events_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(TenantId, EventId)>, StoreError> {
         let mut due = Vec::new();
-        for shard in 0..keys::LIFECYCLE_SHARDS {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI3)
-                .key_condition_expression(format!("{GSI3PK} = :shard AND {GSI3SK} < :upper"))
-                .expression_attribute_values(":shard", s(format!("LIFECYCLE#{shard}")))
-                .expression_attribute_values(":upper", s(format!("{}~", keys::start_prefix(now))));
-            let page: Page<Item> =
-                self.paginate_items(query, &[keys::PK, keys::SK, GSI3PK, GSI3SK], limit, None).await?;
-            for item in page.items {
-                let sort = item.get(GSI3SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
-                if let Some(found) = keys::parse_lifecycle_sort_key(sort) {
-                    due.push(found);
-                } else {
-                    // One malformed entry must not stop the job for every other tenant.
-                    tracing::error!(key = %sort, "a lifecycle-index entry does not name an event; skipped");
-                }
+        for item in self.due_in_index("LIFECYCLE", keys::LIFECYCLE_SHARDS, now, limit).await? {
+            let sort = item.get(GSI3SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+            if let Some(found) = keys::parse_lifecycle_sort_key(sort) {
+                due.push(found);
+            } else {
+                // One malformed entry must not stop the job for every other tenant.
+                tracing::error!(key = %sort, "a lifecycle-index entry does not name an event; skipped");
             }
         }
         Ok(due)

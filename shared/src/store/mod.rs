@@ -198,26 +198,56 @@ impl Store {
 
     /// Every item of an event's partition: the event and its ticket types, read consistently.
     async fn event_partition(&self, tenant: TenantId, id: EventId) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::event_pk(tenant, id)))
+            .consistent_read(true);
+        self.query_all(query).await
+    }
+
+    /// Every item `query` finds, page after page.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut resume = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::event_pk(tenant, id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(resume.take())
-                .send()
-                .await
-                .map_err(classify)?;
+            let output = query.clone().set_exclusive_start_key(resume.take()).send().await.map_err(classify)?;
             items.extend(output.items.unwrap_or_default());
             resume = output.last_evaluated_key;
             if resume.is_none() {
                 return Ok(items);
             }
         }
+    }
+
+    /// The entries of a sparse GSI3 index (`<prefix>#0…shards-1`, sorted by time) due at `now`,
+    /// oldest first within each shard, at most `limit` per shard.
+    async fn due_in_index(
+        &self,
+        prefix: &str,
+        shards: u32,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..shards {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI3)
+                .key_condition_expression(format!("{GSI3PK} = :shard AND {GSI3SK} < :upper"))
+                .expression_attribute_values(":shard", s(format!("{prefix}#{shard}")))
+                .expression_attribute_values(":upper", s(format!("{}~", keys::start_prefix(now))));
+            let page: Page<Item> = self.paginate_items(query, &[PK, SK, GSI3PK, GSI3SK], limit, None).await?;
+            due.extend(page.items);
+        }
+        Ok(due)
     }
 
     async fn ticket_types_of(&self, tenant: TenantId, id: EventId) -> Result<Vec<TicketType>, StoreError> {
