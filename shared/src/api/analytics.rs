@@ -39,9 +39,9 @@ pub async fn venue(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, 
         let page = caller.deps.store.event_page(caller.tenant(), &filter, crate::http::MAX_PAGE_SIZE, start).await?;
         events.extend(page.items);
         if events.len() > MAX_VENUE_EVENTS {
-            return Err(ApiError::bad_field(
+            // Well-formed, but asks for more than one answer may carry: a rule, not malformed input.
+            return Err(ApiError::rule(
                 "from",
-                field_code::OUT_OF_RANGE,
                 format!("more than {MAX_VENUE_EVENTS} events start in this range; narrow from and to"),
             ));
         }
