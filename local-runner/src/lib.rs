@@ -39,12 +39,14 @@ use crate::template::TableSpec;
 
 /// Local defaults (README, "Calling the API locally"); any of these environment variables
 /// overrides its default.
-pub const LOCAL_DEFAULTS: [(&str, &str); 4] = [
+pub const LOCAL_DEFAULTS: [(&str, &str); 5] = [
     ("JWT_HS256_SECRET", "local-dev-secret-0123456789abcdef0123"),
     ("JWT_ISSUER", "event-service-local"),
     ("JWT_AUDIENCE", "event-service"),
     // Locally a stalled cancellation is resumed after a minute rather than ten.
     ("CANCELLATION_STALL_SECONDS", "60"),
+    // The `Service` dimension of a Lambda bootstrap's metrics (the bench runs real ones).
+    ("SERVICE_NAME", "local"),
 ];
 
 pub fn env_or_default(name: &str) -> Option<String> {

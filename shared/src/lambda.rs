@@ -3,19 +3,27 @@
 
 use std::sync::Arc;
 
+use metrics_cloudwatch_embedded::Collector;
+
 use crate::api::Handler;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::deps::Deps;
 use crate::jobs::JobHandler;
+use crate::monitoring::{self, Metric};
 
 /// Builds what the route needs once per cold start, then serves invocations of `handler`'s route.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
+    let metrics = install_metrics(handler.endpoint().function_name())?;
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_environment::<H>(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
-        async move { Ok::<_, std::convert::Infallible>(crate::api::handle(handler, &deps, request).await) }
+        async move {
+            let response = crate::api::handle(handler, &deps, request).await;
+            flush(metrics);
+            Ok::<_, std::convert::Infallible>(response)
+        }
     }))
     .await
 }
@@ -24,6 +32,8 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
 /// builds no verifier and fetches no keys.
 pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
+    let function = job.job().function_name();
+    let metrics = install_metrics(function)?;
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_environment::<J>(&config).await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
@@ -31,11 +41,28 @@ pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> 
             let deps = Arc::clone(&deps);
             async move {
                 let deadline = deadline_of(&event.context);
-                job.run(&deps, event.payload, deadline).await.map_err(lambda_http::Error::from)
+                let outcome = job.run(&deps, event.payload, deadline).await;
+                if outcome.is_err() {
+                    monitoring::count_for(Metric::JobFailures, function, 1);
+                }
+                flush(metrics);
+                outcome.map_err(lambda_http::Error::from)
             }
         },
     ))
     .await
+}
+
+/// The EMF recorder, for the stack named by `SERVICE_NAME` (every metric's `Service` dimension).
+fn install_metrics(function: &'static str) -> Result<Option<&'static Collector>, ConfigError> {
+    let service = std::env::var("SERVICE_NAME").map_err(|_| ConfigError::Missing("SERVICE_NAME"))?;
+    Ok(monitoring::install(&service, function))
+}
+
+fn flush(metrics: Option<&'static Collector>) {
+    if let Some(collector) = metrics {
+        monitoring::flush(collector);
+    }
 }
 
 /// The invocation's deadline (milliseconds since the epoch in the Lambda context) as an instant.

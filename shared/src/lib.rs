@@ -21,6 +21,7 @@ pub mod http;
 pub mod jobs;
 pub mod lambda;
 pub mod messages;
+pub mod monitoring;
 pub mod payments;
 pub mod ratelimit;
 pub mod secrets;

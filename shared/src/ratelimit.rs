@@ -4,7 +4,6 @@
 //! a request the limiter cannot judge passes, and is counted as a fail-open. docs/rate-limits.md
 //! has the design, its cost and its accuracy.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -58,33 +57,6 @@ pub enum Admission {
     },
     /// The limiter could not answer in time or failed: the request passes.
     FailedOpen,
-}
-
-/// One `RateLimiterFailOpen` count as a CloudWatch Embedded Metric Format record: printed to
-/// stdout, which Lambda sends to CloudWatch Logs, where it becomes a metric (namespace
-/// `EventService`, dimension `Service`). Written by hand for this one metric until the service
-/// emits its metrics through the `metrics` facade (docs/rate-limits.md).
-pub fn fail_open_metric(now: DateTime<Utc>) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "EventService",
-                "Dimensions": [["Service"]],
-                "Metrics": [{ "Name": "RateLimiterFailOpen", "Unit": "Count" }],
-            }],
-        },
-        "Service": "event-service",
-        "RateLimiterFailOpen": 1,
-    })
-    .to_string()
-}
-
-/// Requests let through because the limiter failed, in this process since it started.
-static FAIL_OPENS: AtomicU64 = AtomicU64::new(0);
-
-pub fn fail_opens() -> u64 {
-    FAIL_OPENS.load(Ordering::Relaxed)
 }
 
 #[derive(Clone)]
@@ -141,12 +113,11 @@ impl RateLimiter {
                 Admission::Limited { retry_after_seconds: left }
             }
             Err(error) => {
-                FAIL_OPENS.fetch_add(1, Ordering::Relaxed);
+                crate::monitoring::count(crate::monitoring::Metric::RateLimiterFailOpens, 1);
                 tracing::warn!(
                     error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
                     "the rate limiter failed; the request passes"
                 );
-                println!("{}", fail_open_metric(now));
                 Admission::FailedOpen
             }
         }
@@ -156,16 +127,6 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_fail_open_is_one_embedded_metric_record() {
-        let record: serde_json::Value = serde_json::from_str(&fail_open_metric(Utc::now())).unwrap();
-        let directive = &record["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Metrics"][0]["Name"], "RateLimiterFailOpen");
-        assert_eq!(directive["Dimensions"], serde_json::json!([["Service"]]));
-        assert_eq!(record["RateLimiterFailOpen"], 1, "the value sits beside the directive, under the metric's name");
-        assert!(record["Service"].is_string() && record["_aws"]["Timestamp"].is_i64());
-    }
 
     #[test]
     fn reads_and_writes_spend_different_budgets() {

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
             "config",
             "aws_clients",
             "telemetry",
+            "monitoring",
             "auth",
             "messages",
             "ratelimit",

@@ -51,6 +51,7 @@ pub async fn cancel(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
             ));
         }
         if caller.deps.store.cancel_event(caller.tenant(), &current, &cancellation).await? {
+            crate::monitoring::count(crate::monitoring::Metric::CancellationsStarted, 1);
             let message = FanOutMessage { tenant_id: caller.tenant(), event_id, cancellation_id: cancellation.id };
             if let Err(error) =
                 send(caller.deps.sqs.as_ref(), caller.deps.queues.cancellation.as_deref(), &message, 0).await

@@ -225,6 +225,7 @@ impl Handler for Endpoint {
 
 /// Handles one request end to end with `handler`; never fails, every outcome is a response.
 pub async fn handle<H: Handler>(handler: H, deps: &Deps, req: Request) -> Response<Body> {
+    let started = std::time::Instant::now();
     let endpoint = handler.endpoint();
     let request_id = request_id(&req);
     let (method, path) = endpoint.route();
@@ -244,6 +245,7 @@ pub async fn handle<H: Handler>(handler: H, deps: &Deps, req: Request) -> Respon
     if mutation {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    crate::monitoring::answered(endpoint.function_name(), response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -268,6 +270,7 @@ async fn dispatch<H: Handler>(
         if let Admission::Limited { retry_after_seconds } =
             limiter.admit(principal.tenant_id, &principal.user_id, class, now).await
         {
+            crate::monitoring::count(crate::monitoring::Metric::RateLimited, 1);
             return Err(ApiError::RateLimited { retry_after_seconds });
         }
     }

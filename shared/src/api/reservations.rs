@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Caller;
 use super::events::load_visible;
 use crate::deps::Deps;
+use crate::domain::error::DomainError;
 use crate::domain::hold::{HoldRequest, price_hold};
 use crate::domain::ids::{OrderId, ReservationId};
 use crate::domain::reservation::{
@@ -15,6 +16,7 @@ use crate::domain::reservation::{
 };
 use crate::error::ApiError;
 use crate::http::{Query, json_response, parse_body, path_id};
+use crate::monitoring::{Metric, count};
 use crate::payments::PaymentError;
 use crate::store::inventory::{ConfirmOutcome, HoldError};
 use crate::usecases::{availability, holds};
@@ -30,9 +32,14 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         let now = crate::domain::now();
         let asked =
             HoldRequest { lines: &request.lines, customer_id: &caller.principal.user_id, hold_for: request.hold };
-        let priced = price_hold(&current.event, &current.ticket_types, asked, now)?;
+        let priced = price_hold(&current.event, &current.ticket_types, asked, now).inspect_err(|error| {
+            if matches!(error, DomainError::Conflict { code: "SOLD_OUT", .. }) {
+                count(Metric::SoldOutRefusals, 1);
+            }
+        })?;
         match caller.deps.store.place_hold(caller.tenant(), &priced).await {
             Ok(()) => {
+                count(Metric::HoldsPlaced, 1);
                 let hold = priced.into_reservation();
                 holds::schedule_expiry(caller.deps, caller.tenant(), &hold).await;
                 availability::follow(caller.deps, caller.tenant(), event_id).await;
@@ -72,6 +79,9 @@ pub async fn release(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
         let now = crate::domain::now();
         let outcome = if now >= hold.expires_at { ReservationStatus::Expired } else { ReservationStatus::Released };
         if caller.deps.store.end_hold(caller.tenant(), &hold, outcome, now).await? {
+            let ended =
+                if outcome == ReservationStatus::Expired { Metric::HoldsExpired } else { Metric::HoldsReleased };
+            count(ended, 1);
             availability::follow(caller.deps, caller.tenant(), hold.event_id).await;
         }
     }
@@ -101,7 +111,10 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     let now = crate::domain::now();
     let order = Order::from_hold(OrderId::generate(), &hold, payment_reference, now);
     match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, event.category, now).await? {
-        ConfirmOutcome::Confirmed => Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() }))),
+        ConfirmOutcome::Confirmed => {
+            count(Metric::OrdersConfirmed, 1);
+            Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() })))
+        }
         ConfirmOutcome::PaymentUsed => {
             Err(ApiError::conflict("PAYMENT_ALREADY_USED", "this payment already confirmed another reservation"))
         }
@@ -131,7 +144,10 @@ async fn verify_payment(deps: &Deps, hold: &Reservation, reference: &str) -> Res
         Err(PaymentError::Refused { status: 400, .. }) => None,
         Err(error) => return Err(ApiError::Unavailable(error.into())),
     };
-    let not_verified = |detail: String| Err(ApiError::PaymentNotVerified(detail));
+    let not_verified = |detail: String| {
+        count(Metric::PaymentsRefused, 1);
+        Err(ApiError::PaymentNotVerified(detail))
+    };
     let Some(intent) = intent else {
         return not_verified("the payment provider knows no payment with this reference".into());
     };

@@ -141,6 +141,7 @@ pub async fn resume_stalled(deps: &Deps, deadline: Instant) -> Result<u64, JobEr
                 FanOutMessage { tenant_id: tenant, event_id: cancellation.event_id, cancellation_id: cancellation.id };
             send(deps.sqs.as_ref(), deps.queues.cancellation.as_deref(), &message, 0).await?;
             tracing::warn!(%tenant, event = %cancellation.event_id, fanout_done = cancellation.fanout_done, "stalled cancellation resumed");
+            crate::monitoring::count(crate::monitoring::Metric::CancellationsStalled, 1);
             resumed += 1;
         }
     }

@@ -11,6 +11,7 @@ pub mod refunds;
 
 use crate::deps::{ColdStart, Deps, Needs};
 use crate::messages::SendError;
+use crate::monitoring::{self, Metric};
 use crate::usecases::settlement::NotifyError;
 
 /// Why a queue consumer or schedule did not finish a piece of work (SQS or the next run
@@ -108,8 +109,10 @@ fn answer(value: impl serde::Serialize) -> Result<serde_json::Value, JobError> {
     serde_json::to_value(value).map_err(|e| JobError::Failed(format!("the response cannot be encoded: {e}")))
 }
 
-/// A queue consumer's invocation: the SQS event decoded, and the batch's failures as the answer.
+/// A queue consumer's invocation: the SQS event decoded, and the batch's failures as the answer
+/// (and counted, as `job`'s).
 async fn consume<M, F, Fut>(
+    job: Job,
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
     plan: batch::BatchPlan,
@@ -121,7 +124,12 @@ where
     Fut: Future<Output = Result<(), JobError>>,
 {
     let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(payload)?;
-    answer(batch::each_message(event, deadline, plan, handle).await)
+    let handed = event.records.len() as u64;
+    let response = batch::each_message(event, deadline, plan, handle).await;
+    let function = job.function_name();
+    monitoring::count_for(Metric::QueueMessages, function, handed);
+    monitoring::count_for(Metric::QueueMessageFailures, function, response.batch_item_failures.len() as u64);
+    answer(response)
 }
 
 async fn expire_holds(
@@ -129,7 +137,7 @@ async fn expire_holds(
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    consume(payload, deadline, expiry::QUEUE, |message, _| expiry::handle(deps, message)).await
+    consume(Job::ExpireHolds, payload, deadline, expiry::QUEUE, |message, _| expiry::handle(deps, message)).await
 }
 
 async fn sweep_holds(
@@ -145,12 +153,9 @@ async fn fan_out_refunds(
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    consume(
-        payload,
-        deadline,
-        fanout::QUEUE,
-        |message, _| async move { fanout::fan_out(deps, &message, deadline).await },
-    )
+    consume(Job::FanOutRefunds, payload, deadline, fanout::QUEUE, |message, _| async move {
+        fanout::fan_out(deps, &message, deadline).await
+    })
     .await
 }
 
@@ -159,7 +164,7 @@ async fn process_refunds(
     payload: serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, JobError> {
-    consume(payload, deadline, refunds::queue(deps), |message, delivery| async move {
+    consume(Job::ProcessRefunds, payload, deadline, refunds::queue(deps), |message, delivery| async move {
         refunds::process(deps, &message, delivery, deadline).await
     })
     .await

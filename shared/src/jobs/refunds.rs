@@ -19,6 +19,7 @@ use crate::domain::cancellation::{Cancellation, RefundPolicy};
 use crate::domain::ids::{CancellationId, OrderId, TenantId};
 use crate::domain::reservation::{Order, RefundRecord, RefundStatus};
 use crate::messages::{RefundMessage, RefundTarget};
+use crate::monitoring::{Metric, count};
 use crate::payments::{PaymentClient, PaymentError, RefundOutcome};
 use crate::store::refunds::Settlement;
 use crate::usecases::settlement::{finish_if_done, notify};
@@ -311,7 +312,9 @@ async fn apply(
     }
     let refusal = match verdict {
         Verdict::Succeeded => {
-            if !deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement, None).await? {
+            if deps.store.end_refund(tenant, &order, record, RefundStatus::Succeeded, settlement, None).await? {
+                count(Metric::RefundsSucceeded, 1);
+            } else {
                 let now = deps.store.get_order(tenant, order.id).await?;
                 let recorded = now.as_ref().and_then(|o| o.refunds.get(&record.id)).map(|r| r.status);
                 if recorded != Some(RefundStatus::Succeeded) {
@@ -323,6 +326,7 @@ async fn apply(
             return Ok(());
         }
         Verdict::Open(reason) => {
+            count(Metric::RefundsPending, 1);
             if last {
                 tracing::error!(order = %order.id, refund = %record.id, %reason, "refund outcome still open on the last delivery; the order stays REFUND_PENDING until it is asked again");
             }
@@ -333,6 +337,9 @@ async fn apply(
     if last {
         let ended =
             deps.store.end_refund(tenant, &order, record, RefundStatus::Failed, settlement, absent_after).await?;
+        if ended {
+            count(Metric::RefundsFailed, 1);
+        }
         if !ended && absent_after.is_some() {
             return Err(JobError::Failed(format!("a call for refund {} started meanwhile; will ask again", record.id)));
         }

@@ -56,5 +56,8 @@ pub async fn end_if_due(
         return Ok(None);
     }
     let ended = deps.store.end_hold(tenant, &hold, ReservationStatus::Expired, now).await?;
+    if ended {
+        crate::monitoring::count(crate::monitoring::Metric::HoldsExpired, 1);
+    }
     Ok(ended.then_some(hold.event_id))
 }

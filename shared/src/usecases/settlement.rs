@@ -56,8 +56,9 @@ pub async fn finish_if_done(deps: &Deps, tenant: TenantId, event: EventId) -> Re
     if let Some(cancellation) = deps.store.get_cancellation(tenant, event).await?
         && cancellation.fanout_done
         && cancellation.orders_settled >= cancellation.orders_total
+        && deps.store.complete_cancellation(tenant, &cancellation).await?
     {
-        deps.store.complete_cancellation(tenant, &cancellation).await?;
+        crate::monitoring::count(crate::monitoring::Metric::CancellationsFinished, 1);
     }
     Ok(())
 }

@@ -65,16 +65,14 @@ async fn reads_have_their_own_budget_of_100() {
 }
 
 #[tokio::test]
-async fn with_the_limiter_s_table_unreachable_every_request_passes_and_is_counted() {
+async fn with_the_limiter_s_table_unreachable_every_request_passes() {
     let broken = [
         ("RATE_LIMIT_TABLE_NAME", "missing-RateLimitTable"),
         ("RATE_LIMIT_WRITES_PER_MINUTE", "30"),
         ("RATE_LIMIT_TIMEOUT_MS", "10000"),
     ];
     let (tenant, _stack) = isolated_stack(no_workers(&broken)).await;
-    let before = shared::ratelimit::fail_opens();
     let replies = create_venues(&tenant.organizer(), 40).await;
     assert!(replies.iter().all(|r| r.status == 201), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
-    let counted = shared::ratelimit::fail_opens() - before;
-    assert!(counted >= 40, "fail-opens counted: {counted}");
+    // That each is counted as a fail-open is tests/tests/operations.rs's to show (it reads the metrics).
 }
