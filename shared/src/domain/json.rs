@@ -5,9 +5,18 @@ use serde::de::DeserializeOwned;
 
 use super::error::{FieldError, field_code};
 
-/// Decodes JSON input into a domain input type, turning serde's complaint into the field it
+/// Decodes a JSON object into a domain input type, turning serde's complaint into the field it
 /// concerns (input types use `deny_unknown_fields`, so a typo is named, not ignored).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    // serde's derived structs also read an array, field by field in order: `[]` would be an
+    // update that changes nothing. Every body of the API is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|first| *first != b'{') {
+        let error = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err();
+        if error.is_some_and(|e| e.is_syntax() || e.is_eof()) {
+            return Err(FieldError::new("body", field_code::INVALID_FORMAT, "the body is not valid JSON"));
+        }
+        return Err(FieldError::new("body", field_code::INVALID_TYPE, "the body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = result.map_err(|error| field_error_from_serde(&error.path().to_string(), error.inner()))?;
@@ -72,6 +81,20 @@ mod tests {
 
     fn first_error(json: &str) -> FieldError {
         decode::<Body>(json.as_bytes()).expect_err(json)
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        for (json, code) in [
+            ("[]", field_code::INVALID_TYPE),
+            (r#"["a", 1, null]"#, field_code::INVALID_TYPE),
+            ("42", field_code::INVALID_TYPE),
+            ("name=a", field_code::INVALID_FORMAT),
+        ] {
+            let error = first_error(json);
+            assert_eq!((error.field.as_str(), error.code), ("body", code), "{json}");
+        }
+        assert_eq!(decode::<Body>(br#" {"name":"a"}"#).unwrap().name, "a");
     }
 
     #[test]

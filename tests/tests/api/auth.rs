@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use crate::harness::Tenant;
 use local_runner::env_or_default;
 
-fn secret() -> String {
+pub fn secret() -> String {
     env_or_default("JWT_HS256_SECRET").unwrap()
 }
 
-fn valid_claims(tenant: &Tenant) -> Value {
+pub fn valid_claims(tenant: &Tenant) -> Value {
     json!({
         "sub": "user-1",
         "tenant_id": tenant.id,
@@ -23,16 +23,16 @@ fn valid_claims(tenant: &Tenant) -> Value {
     })
 }
 
-fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
+pub fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
     encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
 }
 
-fn with(mut claims: Value, key: &str, value: Value) -> Value {
+pub fn with(mut claims: Value, key: &str, value: Value) -> Value {
     claims[key] = value;
     claims
 }
 
-fn without(mut claims: Value, key: &str) -> Value {
+pub fn without(mut claims: Value, key: &str) -> Value {
     claims.as_object_mut().unwrap().remove(key);
     claims
 }

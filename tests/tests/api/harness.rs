@@ -364,6 +364,11 @@ impl Client {
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> Reply {
+        self.send_bytes(method, path, body.map(String::into_bytes)).await
+    }
+
+    /// As [`Client::send`], with a body that need not be UTF-8.
+    pub async fn send_bytes(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
         let post = method == Method::POST;
         let mut request = self.http.request(method, format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {

@@ -2,6 +2,7 @@
 //! tests themselves (see `harness`).
 
 mod analytics;
+mod attacks;
 mod auth;
 mod cancellation;
 mod cors;
