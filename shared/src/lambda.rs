@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use metrics_cloudwatch_embedded::Collector;
-
 use crate::api::Handler;
 use crate::config::{Config, ConfigError};
 use crate::deps::Deps;
@@ -14,14 +12,14 @@ use crate::monitoring::{self, Metric};
 /// Builds what the route needs once per cold start, then serves invocations of `handler`'s route.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let metrics = install_metrics(handler.endpoint().function_name())?;
+    install_metrics(handler.endpoint().function_name())?;
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_environment::<H>(&config).await?);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let deps = Arc::clone(&deps);
         async move {
             let response = crate::api::handle(handler, &deps, request).await;
-            flush(metrics);
+            monitoring::flush();
             Ok::<_, std::convert::Infallible>(response)
         }
     }))
@@ -33,7 +31,7 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
 pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let function = job.job().function_name();
-    let metrics = install_metrics(function)?;
+    install_metrics(function)?;
     let config = Config::from_env()?;
     let deps = Arc::new(Deps::from_environment::<J>(&config).await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
@@ -45,7 +43,7 @@ pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> 
                 if outcome.is_err() {
                     monitoring::count_for(Metric::JobFailures, function, 1);
                 }
-                flush(metrics);
+                monitoring::flush();
                 outcome.map_err(lambda_http::Error::from)
             }
         },
@@ -54,15 +52,10 @@ pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> 
 }
 
 /// The EMF recorder, for the stack named by `SERVICE_NAME` (every metric's `Service` dimension).
-fn install_metrics(function: &'static str) -> Result<Option<&'static Collector>, ConfigError> {
+fn install_metrics(function: &'static str) -> Result<(), ConfigError> {
     let service = std::env::var("SERVICE_NAME").map_err(|_| ConfigError::Missing("SERVICE_NAME"))?;
-    Ok(monitoring::install(&service, function))
-}
-
-fn flush(metrics: Option<&'static Collector>) {
-    if let Some(collector) = metrics {
-        monitoring::flush(collector);
-    }
+    monitoring::install(&service, function);
+    Ok(())
 }
 
 /// The invocation's deadline (milliseconds since the epoch in the Lambda context) as an instant.

@@ -11,6 +11,7 @@
 //! The `metrics` facade records; [`metrics_cloudwatch_embedded`] formats. With no recorder
 //! installed (the local runner, most tests) every count is a no-op.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::Unit;
@@ -164,26 +165,43 @@ pub fn answered(function: &'static str, status: u16, took: Duration) {
     metrics::histogram!(Metric::Latency.name(), FUNCTION_DIMENSION => function).record(took.as_secs_f64() * 1000.0);
 }
 
-/// Installs the EMF recorder for a Lambda process of `service` (the stack's name) and counts its
-/// cold start; [`flush`] writes what was counted. Only the first call installs; later ones (a
-/// second function in one test process) answer `None` and their counts go to the first.
-pub fn install(service: &str, function: &'static str) -> Option<&'static Collector> {
-    let collector = metrics_cloudwatch_embedded::Builder::new()
+/// Where the EMF lines go: stdout in Lambda; a test's own buffer in tests.
+pub type Output = fn() -> Box<dyn std::io::Write>;
+
+static INSTALLED: OnceLock<(&'static Collector, Output)> = OnceLock::new();
+
+/// Installs the EMF recorder for a Lambda process of `service` (the stack's name), writing to
+/// stdout, and counts its cold start; [`flush`] writes what was counted.
+pub fn install(service: &str, function: &'static str) -> bool {
+    install_writing_to(service, function, || Box::new(std::io::stdout()))
+}
+
+/// As [`install`], writing to `output`. Only the first call in a process installs (later ones,
+/// a second function in one test process, answer `false`, and their counts go to the first).
+pub fn install_writing_to(service: &str, function: &'static str, output: Output) -> bool {
+    let Ok(collector) = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(NAMESPACE)
         .with_dimension(SERVICE_DIMENSION, service.to_owned())
         .init()
-        .ok()?;
+    else {
+        return false;
+    };
     for metric in Metric::ALL {
         metrics::describe_counter!(metric.name(), metric.unit(), "");
     }
+    INSTALLED.get_or_init(|| (collector, output));
     count_for(Metric::ColdStarts, function, 1);
-    Some(collector)
+    true
 }
 
-/// Writes every count since the last flush as EMF lines on stdout, at the end of an invocation
-/// (a Lambda process may be frozen, or never thawed, once it has answered).
-pub fn flush(collector: &Collector) {
-    if let Err(error) = collector.flush(std::io::stdout().lock()) {
+/// Writes every count since the last flush as EMF lines: at the end of an invocation (a Lambda
+/// process may be frozen, or never thawed, once it has answered), and by the queue consumers
+/// after each message, so that what a message did is counted even if a later one times the
+/// invocation out. Without a recorder it does nothing.
+pub fn flush() {
+    if let Some((collector, output)) = INSTALLED.get()
+        && let Err(error) = collector.flush(output())
+    {
         tracing::warn!(%error, "metrics not written");
     }
 }

@@ -130,8 +130,17 @@ def policy_statements(template: dict) -> dict[str, list[Statement]]:
             continue
         function = resource["Properties"]["CodeUri"].rstrip("/").rsplit("/", 1)[-1]
         role = resources[f"{logical_id}Role"]["Properties"]
+        dead_letter = resource["Properties"].get("DeadLetterQueue")
         found = []
         for policy in role.get("Policies", []):
+            if policy["PolicyName"] == "DeadLetterQueuePolicy":
+                # SAM's grant for the function's `DeadLetterQueue`: the Lambda service sends a
+                # failed asynchronous invocation there, the code never does. It must be exactly that.
+                target = resolve(dead_letter["TargetArn"], resources) if dead_letter else None
+                for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                    granted = (tuple(as_list(statement["Action"])), tuple(resolve(r, resources) for r in as_list(statement["Resource"])))
+                    assert granted == (("sqs:SendMessage",), (target,)), f"{function}: unexpected dead-letter grant {granted}"
+                continue
             for statement in as_list(policy["PolicyDocument"]["Statement"]):
                 if statement["Effect"] != "Allow":
                     continue

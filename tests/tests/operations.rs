@@ -11,18 +11,36 @@ mod harness;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use harness::{Client, Reply, Tenant, id, isolated_stack, no_workers, template};
-use metrics_cloudwatch_embedded::Collector;
+use std::sync::Mutex;
+
+use harness::{Client, Reply, StackOptions, fast_workers, id, isolated_stack, no_workers, template};
 use serde_json::{Value, json};
 use serde_yaml_ng::Value as Yaml;
 use shared::monitoring::{FUNCTION_DIMENSION, Metric, NAMESPACE, SERVICE_DIMENSION};
 
 // ---- what the code emits ----
 
-/// The EMF records written since the last flush; each is checked for the shape CloudWatch reads.
-fn drain(collector: &Collector) -> Vec<Value> {
-    let mut out = Vec::new();
-    collector.flush(&mut out).unwrap();
+/// What the recorder wrote, as CloudWatch Logs would receive it.
+static WRITTEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Written;
+
+impl std::io::Write for Written {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        WRITTEN.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The EMF records written so far (the queue consumers flush after each message, the test the
+/// rest); each is checked for the shape CloudWatch reads.
+fn drain() -> Vec<Value> {
+    shared::monitoring::flush();
+    let out = std::mem::take(&mut *WRITTEN.lock().unwrap());
     let records: Vec<Value> =
         String::from_utf8(out).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     for record in &records {
@@ -106,13 +124,16 @@ async fn create_venues(client: &Client, n: usize) -> Vec<u16> {
 
 #[tokio::test]
 async fn a_day_of_sales_refunds_and_limits_is_counted_exactly() {
-    let collector = shared::monitoring::install("test-stack", "monitoring-test").expect("the first recorder");
+    assert!(shared::monitoring::install_writing_to("test-stack", "monitoring-test", || Box::new(Written)));
     let mut totals = Totals::default();
-    totals.add(&drain(collector));
+    totals.add(&drain());
     assert_eq!(totals.of_function(Metric::ColdStarts, "monitoring-test"), 1);
 
-    // Sales on the shared stack, with its queue consumers and schedules running.
-    let tenant = Tenant::new();
+    // Sales on a stack of its own whose queue consumers get every batch twice, as SQS may.
+    let mut settings = fast_workers();
+    settings.duplicate_deliveries = true;
+    let options = StackOptions { queue_consumers: true, schedules: false, settings, extra: Vec::new() };
+    let (tenant, _stack) = isolated_stack(options).await;
     let organizer = tenant.organizer();
     let (event, general) = on_sale_event(&organizer, 2).await;
     let (ann, bob) = (tenant.user("customer", "ann"), tenant.user("customer", "bob"));
@@ -121,7 +142,12 @@ async fn a_day_of_sales_refunds_and_limits_is_counted_exactly() {
     reserve(&bob, &event, &general, 1).await.assert_problem(409, "SOLD_OUT");
     let released = ann.delete(&format!("/api/v1/reservations/{}", id(&anns.body["reservation"]))).await;
     assert_eq!(released.status, 200, "{}", released.text);
-    let bobs = reserve(&bob, &event, &general, 1).await;
+    // A retried hold is replayed, not placed again.
+    let retried = bob.with_idempotency_key("bob-hold-1");
+    let bobs = reserve(&retried, &event, &general, 1).await;
+    let replayed = reserve(&retried, &event, &general, 1).await;
+    assert_eq!((replayed.status, replayed.text.as_str()), (201, bobs.text.as_str()));
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
     assert_eq!(bob.pay_and_confirm(&bobs.body["reservation"]).await.status, 201);
     let unpaid = reserve(&bob, &event, &general, 1).await;
     bob.confirm(&unpaid.body["reservation"], "pi_never_paid").await.assert_problem(402, "PAYMENT_NOT_VERIFIED");
@@ -144,7 +170,7 @@ async fn a_day_of_sales_refunds_and_limits_is_counted_exactly() {
     let (open, _stack) = isolated_stack(no_workers(&unreachable)).await;
     assert_eq!(create_venues(&open.organizer(), 5).await, [201; 5]);
 
-    totals.add(&drain(collector));
+    totals.add(&drain());
     let business = [
         (Metric::HoldsPlaced, 3),
         (Metric::SoldOutRefusals, 1),
@@ -164,9 +190,9 @@ async fn a_day_of_sales_refunds_and_limits_is_counted_exactly() {
         assert_eq!(totals.of(metric), expected, "{metric:?}");
     }
     let per_function = [
-        (Metric::Requests, "create-reservation", 4),
+        (Metric::Requests, "create-reservation", 5),
         (Metric::ClientErrors, "create-reservation", 1),
-        (Metric::Latency, "create-reservation", 4),
+        (Metric::Latency, "create-reservation", 5),
         (Metric::Requests, "confirm-reservation", 2),
         (Metric::ClientErrors, "confirm-reservation", 1),
         (Metric::Requests, "create-venue", 9),
@@ -177,9 +203,9 @@ async fn a_day_of_sales_refunds_and_limits_is_counted_exactly() {
     for (metric, function, expected) in per_function {
         assert_eq!(totals.of_function(metric, function), expected, "{metric:?} of {function}");
     }
+    // Every delivery is counted as handed, the duplicates too; the refund was counted once.
     for consumer in ["fan-out-refunds", "process-refunds"] {
-        assert!(totals.of_function(Metric::QueueMessages, consumer) >= 1, "{consumer}");
-        assert_eq!(totals.of_function(Metric::QueueMessageFailures, consumer), 0, "{consumer}");
+        assert!(totals.of_function(Metric::QueueMessages, consumer) >= 2, "{consumer}");
     }
 }
 
@@ -335,4 +361,18 @@ fn every_scanner_finding_skipped_in_the_template_gives_its_reason() {
         }
     }
     assert!(skips > 100, "{skips}");
+}
+
+/// `ReservedConcurrency` is 0 or at least 10 (its `AllowedPattern`): every queue consumer's
+/// pollers must stay within that, or their throttled receives count toward the dead-letter queue.
+#[test]
+fn queue_consumers_poll_within_the_smallest_reservation() {
+    let text = std::fs::read_to_string(harness::project_root().join("infra/template.yaml")).unwrap();
+    assert!(text.contains(r#"AllowedPattern: "^(0|[1-9][0-9]{1,3})$""#), "the parameter's floor of 10 moved");
+    let triggers = template().queue_triggers;
+    assert!(triggers.len() >= 3);
+    for trigger in triggers {
+        let cap = trigger.maximum_concurrency.unwrap_or_else(|| panic!("{}: no MaximumConcurrency", trigger.function));
+        assert!((2..=10).contains(&cap), "{}: {cap}", trigger.function);
+    }
 }

@@ -82,6 +82,18 @@ pub struct RefundInput {
     amount: Option<i64>,
 }
 
+impl RefundInput {
+    /// The reason, once it and the amount are well-formed (whether the amount fits the order is
+    /// [`refund_amount`]'s to say).
+    fn validate(&self) -> Result<String, ApiError> {
+        let reason = fields::text("reason", &self.reason, 1, 1000).map_err(|e| ApiError::BadRequest(vec![e]))?;
+        if self.amount.is_some_and(|a| a < 1) {
+            return Err(ApiError::bad_field("amount", field_code::OUT_OF_RANGE, "amount must be at least 1"));
+        }
+        Ok(reason)
+    }
+}
+
 /// Attempts when concurrent refunds of the same order keep changing what is left.
 const REFUND_ATTEMPTS: usize = 3;
 
@@ -89,10 +101,7 @@ pub async fn refund_order(caller: Caller<'_>, req: &Request) -> Result<Response<
     caller.require_staff()?;
     let order_id = path_id(req, "order_id")?;
     let input: RefundInput = parse_body(req)?;
-    let reason = fields::text("reason", &input.reason, 1, 1000).map_err(|e| ApiError::BadRequest(vec![e]))?;
-    if input.amount.is_some_and(|a| a < 1) {
-        return Err(ApiError::bad_field("amount", field_code::OUT_OF_RANGE, "amount must be at least 1"));
-    }
+    let reason = input.validate()?;
     let order = caller.deps.store.get_order(caller.tenant(), order_id).await?.ok_or(ApiError::NotFound)?;
     // Admins, or the organizer who created the order's event.
     let event = load_managed(caller, order.event_id).await?;
@@ -208,5 +217,43 @@ mod tests {
         assert!(matches!(refund_amount(&all_promised, None), Err(ApiError::RefundExceedsRemaining(_))));
         let refunded = order(10_000, 10_000, OrderStatus::Refunded);
         assert!(matches!(refund_amount(&refunded, None), Err(ApiError::RefundExceedsRemaining(_))));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
+
+        /// Accepted refunds never add up to more than the total: the amount granted is what
+        /// was asked (or all that is left), and never more than what is left.
+        #[test]
+        fn a_refund_is_granted_exactly_when_it_fits_what_is_left(
+            total in 0u64..=99_999_999 * 100,
+            committed_share in 0u64..=100,
+            // What `RefundInput::validate` lets through: none, or at least 1.
+            asked in proptest::option::of(proptest::prop_oneof![1i64..5, 1i64..=i64::MAX]),
+        ) {
+            let committed = total * committed_share / 100;
+            let left = total - committed;
+            let granted = refund_amount(&order(total, committed, OrderStatus::Confirmed), asked);
+            let expected = match asked {
+                None => (left > 0).then_some(left),
+                Some(a) => u64::try_from(a).ok().filter(|a| *a <= left),
+            };
+            match (granted, expected) {
+                (Ok(amount), Some(expected)) => proptest::prop_assert_eq!(amount, expected),
+                (Err(ApiError::RefundExceedsRemaining(_)), None) => {}
+                (outcome, expected) => proptest::prop_assert!(false, "{asked:?} of {left} left: {outcome:?}, expected {expected:?}"),
+            }
+        }
+
+        #[test]
+        fn a_refund_request_needs_a_reason_and_a_positive_amount(
+            reason in "[ a-z]{0,3}|[a-z]{1000,1001}",
+            amount in proptest::option::of(-3i64..3),
+        ) {
+            let input = RefundInput { reason: reason.clone(), amount };
+            let chars = reason.chars().count();
+            let valid = !reason.trim().is_empty() && chars <= 1000 && amount.is_none_or(|a| a >= 1);
+            proptest::prop_assert_eq!(input.validate().is_ok(), valid, "{:?} {:?}", reason, amount);
+        }
     }
 }

@@ -130,3 +130,39 @@ fn answer_existing(
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_key(value: &[u8]) -> Request {
+        let mut req = Request::new(lambda_http::Body::Empty);
+        req.headers_mut().insert(HEADER, http::HeaderValue::from_bytes(value).unwrap());
+        req
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A key is 1 to 255 characters of `[A-Za-z0-9_-]`; anything else is a 400 on the header.
+        #[test]
+        fn a_key_is_taken_exactly_when_it_is_well_formed(
+            key in "[A-Za-z0-9_-]{0,300}|[A-Za-z0-9_ .:/+=-]{1,20}|[a-zé]{1,5}",
+            required in any::<bool>(),
+        ) {
+            let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            match super::key(&with_key(key.as_bytes()), required) {
+                Ok(taken) => prop_assert!(valid && taken.as_deref() == Some(key.as_str()), "{key:?}"),
+                Err(error) => prop_assert!(!valid && matches!(error, ApiError::BadRequest(_)), "{key:?}: {error:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_refused_only_where_one_is_required() {
+        let without = Request::new(lambda_http::Body::Empty);
+        assert!(matches!(key(&without, true), Err(ApiError::BadRequest(_))));
+        assert!(matches!(key(&without, false), Ok(None)));
+    }
+}

@@ -15,6 +15,8 @@ pub mod json;
 pub mod lifecycle;
 pub mod pricing;
 pub mod principal;
+#[cfg(test)]
+mod properties;
 pub mod quote;
 pub mod reservation;
 pub mod ticket_type;

@@ -62,6 +62,7 @@ where
             Ok(message) => handle(message, delivery).await,
             Err(error) => Err(error.into()),
         };
+        crate::monitoring::flush();
         outcome.err().map(|error| {
             tracing::warn!(%error, message_id = %id, receives = delivery.receives, "{}", plan.on_failure);
             id

@@ -137,11 +137,11 @@ pub async fn resume_stalled(deps: &Deps, deadline: Instant) -> Result<u64, JobEr
             break; // the next run takes the rest
         }
         if deps.store.restart_fanout(tenant, &cancellation, now).await? {
+            crate::monitoring::count(crate::monitoring::Metric::CancellationsStalled, 1);
             let message =
                 FanOutMessage { tenant_id: tenant, event_id: cancellation.event_id, cancellation_id: cancellation.id };
             send(deps.sqs.as_ref(), deps.queues.cancellation.as_deref(), &message, 0).await?;
             tracing::warn!(%tenant, event = %cancellation.event_id, fanout_done = cancellation.fanout_done, "stalled cancellation resumed");
-            crate::monitoring::count(crate::monitoring::Metric::CancellationsStalled, 1);
             resumed += 1;
         }
     }

@@ -14,13 +14,15 @@ use crate::auth::{secret, sign, valid_claims, with};
 use crate::harness::{Client, Reply, Tenant, event_body, id, template};
 use crate::inventory::{event_on_sale, reserve};
 
-/// Who attacks: an admin of another tenant, a customer of the tenant who owns nothing here, an
-/// organizer of the tenant who did not create the event.
+/// Who attacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
-    OtherTenant,
-    OtherCustomer,
-    OtherOrganizer,
+    /// An admin of another tenant.
+    Intruder,
+    /// A customer of the tenant who owns nothing here.
+    Customer,
+    /// An organizer of the tenant who did not create the event.
+    Organizer,
 }
 
 /// What the attacker gets: a status (and its problem code), or a 200 showing none of the victim's ids.
@@ -31,7 +33,7 @@ enum Outcome {
 }
 
 use Outcome::{Refused, SeesNothing};
-use Who::{OtherCustomer, OtherOrganizer, OtherTenant};
+use Who::{Customer, Intruder, Organizer};
 
 const NOT_FOUND: Outcome = Refused(404, "NOT_FOUND");
 const FORBIDDEN: Outcome = Refused(403, "FORBIDDEN");
@@ -39,24 +41,24 @@ const FORBIDDEN: Outcome = Refused(403, "FORBIDDEN");
 /// Each route's refusals, as docs/api.md states them (another tenant's resource answers as a
 /// missing one; another customer's hold or order too; anything outside a role is 403).
 fn refusals(method: &str, path: &str) -> Option<Vec<(Who, Outcome)>> {
-    let staff_only_write = vec![(OtherTenant, NOT_FOUND), (OtherCustomer, FORBIDDEN)];
-    let creator_only = vec![(OtherTenant, NOT_FOUND), (OtherCustomer, FORBIDDEN), (OtherOrganizer, FORBIDDEN)];
-    let tenant_only = vec![(OtherTenant, NOT_FOUND)];
-    let holder_only = vec![(OtherTenant, NOT_FOUND), (OtherCustomer, NOT_FOUND)];
-    let staff_read = vec![(OtherTenant, NOT_FOUND), (OtherCustomer, FORBIDDEN)];
+    let staff_only_write = vec![(Intruder, NOT_FOUND), (Customer, FORBIDDEN)];
+    let creator_only = vec![(Intruder, NOT_FOUND), (Customer, FORBIDDEN), (Organizer, FORBIDDEN)];
+    let tenant_only = vec![(Intruder, NOT_FOUND)];
+    let holder_only = vec![(Intruder, NOT_FOUND), (Customer, NOT_FOUND)];
+    let staff_read = vec![(Intruder, NOT_FOUND), (Customer, FORBIDDEN)];
     Some(match (method, path) {
         ("GET", "/health") => vec![],
-        ("POST", "/api/v1/venues") => vec![(OtherCustomer, FORBIDDEN)],
-        ("GET", "/api/v1/venues" | "/api/v1/events") => vec![(OtherTenant, SeesNothing)],
-        ("GET", "/api/v1/venues/{venue_id}") => tenant_only,
+        ("POST", "/api/v1/venues") => vec![(Customer, FORBIDDEN)],
+        ("GET", "/api/v1/venues" | "/api/v1/events") => vec![(Intruder, SeesNothing)],
         ("PUT", "/api/v1/venues/{venue_id}") => staff_only_write,
         // The body names the victim's venue, which the intruder's tenant does not have.
         ("POST", "/api/v1/events") => {
-            vec![(OtherTenant, Refused(422, "VALIDATION_ERROR")), (OtherCustomer, FORBIDDEN)]
+            vec![(Intruder, Refused(422, "VALIDATION_ERROR")), (Customer, FORBIDDEN)]
         }
         (
             "GET",
-            "/api/v1/events/{event_id}"
+            "/api/v1/venues/{venue_id}"
+            | "/api/v1/events/{event_id}"
             | "/api/v1/events/{event_id}/ticket-types"
             | "/api/v1/events/{event_id}/capacity",
         )
@@ -70,10 +72,12 @@ fn refusals(method: &str, path: &str) -> Option<Vec<(Who, Outcome)>> {
             | "/api/v1/events/{event_id}/cancel"
             | "/api/v1/orders/{order_id}/refund",
         ) => creator_only,
-        ("GET" | "DELETE", "/api/v1/reservations/{reservation_id}") | ("GET", "/api/v1/orders/{order_id}") => holder_only,
+        ("GET" | "DELETE", "/api/v1/reservations/{reservation_id}") | ("GET", "/api/v1/orders/{order_id}") => {
+            holder_only
+        }
         // Only the holder buys: staff get 403, other customers 404.
         ("POST", "/api/v1/reservations/{reservation_id}/confirm") => {
-            vec![(OtherTenant, NOT_FOUND), (OtherCustomer, NOT_FOUND), (OtherOrganizer, FORBIDDEN)]
+            vec![(Intruder, NOT_FOUND), (Customer, NOT_FOUND), (Organizer, FORBIDDEN)]
         }
         (
             "GET",
@@ -83,9 +87,9 @@ fn refusals(method: &str, path: &str) -> Option<Vec<(Who, Outcome)>> {
         ) => staff_read,
         // A customer id is the token's `sub`: another tenant's admin reads its own (empty) records.
         ("GET", "/api/v1/customers/{customer_id}/orders" | "/api/v1/analytics/customers/{customer_id}") => {
-            vec![(OtherTenant, SeesNothing), (OtherCustomer, FORBIDDEN)]
+            vec![(Intruder, SeesNothing), (Customer, FORBIDDEN)]
         }
-        ("GET", "/api/v1/analytics/reports/sales") => vec![(OtherTenant, SeesNothing), (OtherCustomer, FORBIDDEN)],
+        ("GET", "/api/v1/analytics/reports/sales") => vec![(Intruder, SeesNothing), (Customer, FORBIDDEN)],
         _ => return None,
     })
 }
@@ -121,7 +125,9 @@ impl Victim {
     }
 
     fn path(&self, template_path: &str) -> String {
-        self.ids.iter().fold(template_path.to_owned(), |path, (name, value)| path.replace(&format!("{{{name}}}"), value))
+        self.ids
+            .iter()
+            .fold(template_path.to_owned(), |path, (name, value)| path.replace(&format!("{{{name}}}"), value))
     }
 
     /// A well-formed body for the route, so that who asks is what decides the answer.
@@ -165,9 +171,9 @@ async fn every_route_refuses_another_tenant_another_user_and_the_wrong_role() {
         let expected = refusals(&method, &path).unwrap_or_else(|| panic!("{method} {path}: no declared refusals"));
         for (who, outcome) in expected {
             let client = match who {
-                OtherTenant => &intruder,
-                OtherCustomer => &customer,
-                OtherOrganizer => &organizer,
+                Intruder => &intruder,
+                Customer => &customer,
+                Organizer => &organizer,
             };
             let reply = call(client, &method, &victim.path(&path), victim.body(&method, &path).as_ref()).await;
             let case = format!("{who:?} on {method} {path}");
@@ -273,7 +279,8 @@ async fn huge_strings_are_refused_on_the_field() {
     let venue = owner.post("/api/v1/venues", &json!({ "name": huge, "capacity": 10, "timezone": "UTC" })).await;
     venue.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(venue.error_fields(), ["name"]);
-    let event = owner.post("/api/v1/events", &event_body(&victim.venue, "Big", 30, json!({ "description": huge }))).await;
+    let event =
+        owner.post("/api/v1/events", &event_body(&victim.venue, "Big", 30, json!({ "description": huge }))).await;
     event.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(event.error_fields(), ["description"]);
     let cancel = owner.post(&victim.path("/api/v1/events/{event_id}/cancel"), &json!({ "reason": huge })).await;
