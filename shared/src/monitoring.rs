@@ -8,14 +8,14 @@
 //! `Function` (one of the template's functions) on the per-function metrics. Never a tenant, user,
 //! event or order id: each distinct dimension value is a metric of its own, billed monthly.
 //!
-//! The `metrics` facade records; [`metrics_cloudwatch_embedded`] formats. With no recorder
-//! installed (the local runner, most tests) every count is a no-op.
+//! The recorder is ours, not the `metrics` facade with `metrics_cloudwatch_embedded`: those two
+//! added 100,336 bytes to `update-event`'s arm64 bootstrap and took it over the 7 MB budget
+//! (docs/performance.md), for what is a map of counts and one list of latencies written as
+//! JSON. With no recorder installed (the local runner, most tests) every count is a no-op.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
-
-use metrics::Unit;
-use metrics_cloudwatch_embedded::Collector;
 
 /// The CloudWatch namespace of every metric (the template's dashboard and alarms name it too).
 pub const NAMESPACE: &str = "Ticketing";
@@ -25,7 +25,7 @@ pub const SERVICE_DIMENSION: &str = "Service";
 pub const FUNCTION_DIMENSION: &str = "Function";
 
 /// A metric, with its CloudWatch name and unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
     // Per function (dimensions `Service`, `Function`).
     /// HTTP requests answered.
@@ -121,8 +121,9 @@ impl Metric {
         }
     }
 
-    pub fn unit(self) -> Unit {
-        if self == Self::Latency { Unit::Milliseconds } else { Unit::Count }
+    /// The EMF unit.
+    pub fn unit(self) -> &'static str {
+        if self == Self::Latency { "Milliseconds" } else { "Count" }
     }
 
     /// Whether the metric carries the `Function` dimension.
@@ -145,13 +146,13 @@ impl Metric {
 /// saw it, which is what an alarm on it wants).
 pub fn count(metric: Metric, n: u64) {
     debug_assert!(!metric.per_function(), "{metric:?} needs its function");
-    metrics::counter!(metric.name()).increment(n);
+    record(|counts| *counts.counts.entry((None, metric)).or_default() += n);
 }
 
 /// Counts a per-function metric for `function` (the template's function name, `get-event`).
 pub fn count_for(metric: Metric, function: &'static str, n: u64) {
     debug_assert!(metric.per_function(), "{metric:?} is not per function");
-    metrics::counter!(metric.name(), FUNCTION_DIMENSION => function).increment(n);
+    record(|counts| *counts.counts.entry((Some(function), metric)).or_default() += n);
 }
 
 /// One HTTP answer of `function`: its count, its status class and its latency.
@@ -162,13 +163,32 @@ pub fn answered(function: &'static str, status: u16, took: Duration) {
         500..=599 => count_for(Metric::ServerErrors, function, 1),
         _ => {}
     }
-    metrics::histogram!(Metric::Latency.name(), FUNCTION_DIMENSION => function).record(took.as_secs_f64() * 1000.0);
+    record(|counts| counts.latencies.entry(function).or_default().push(took.as_secs_f64() * 1000.0));
 }
 
 /// Where the EMF lines go: stdout in Lambda; a test's own buffer in tests.
 pub type Output = fn() -> Box<dyn std::io::Write>;
 
-static INSTALLED: OnceLock<(&'static Collector, Output)> = OnceLock::new();
+struct Recorder {
+    service: String,
+    output: Output,
+    counts: Mutex<Counts>,
+}
+
+/// What was counted since the last flush, by function (`None`: the business metrics).
+#[derive(Default)]
+struct Counts {
+    counts: BTreeMap<(Option<&'static str>, Metric), u64>,
+    latencies: BTreeMap<&'static str, Vec<f64>>,
+}
+
+static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+fn record(change: impl FnOnce(&mut Counts)) {
+    if let Some(recorder) = RECORDER.get() {
+        change(&mut recorder.counts.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
 
 /// Installs the EMF recorder for a Lambda process of `service` (the stack's name), writing to
 /// stdout, and counts its cold start; [`flush`] writes what was counted.
@@ -179,17 +199,10 @@ pub fn install(service: &str, function: &'static str) -> bool {
 /// As [`install`], writing to `output`. Only the first call in a process installs (later ones,
 /// a second function in one test process, answer `false`, and their counts go to the first).
 pub fn install_writing_to(service: &str, function: &'static str, output: Output) -> bool {
-    let Ok(collector) = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(NAMESPACE)
-        .with_dimension(SERVICE_DIMENSION, service.to_owned())
-        .init()
-    else {
+    let recorder = Recorder { service: service.to_owned(), output, counts: Mutex::default() };
+    if RECORDER.set(recorder).is_err() {
         return false;
-    };
-    for metric in Metric::ALL {
-        metrics::describe_counter!(metric.name(), metric.unit(), "");
     }
-    INSTALLED.get_or_init(|| (collector, output));
     count_for(Metric::ColdStarts, function, 1);
     true
 }
@@ -199,11 +212,60 @@ pub fn install_writing_to(service: &str, function: &'static str, output: Output)
 /// after each message, so that what a message did is counted even if a later one times the
 /// invocation out. Without a recorder it does nothing.
 pub fn flush() {
-    if let Some((collector, output)) = INSTALLED.get()
-        && let Err(error) = collector.flush(output())
-    {
-        tracing::warn!(%error, "metrics not written");
+    let Some(recorder) = RECORDER.get() else { return };
+    let taken = std::mem::take(&mut *recorder.counts.lock().unwrap_or_else(PoisonError::into_inner));
+    let timestamp = chrono::Utc::now().timestamp_millis();
+    let mut output = (recorder.output)();
+    for line in records(&recorder.service, timestamp, taken) {
+        if let Err(error) = writeln!(output, "{line}") {
+            tracing::warn!(%error, "metrics not written");
+            return;
+        }
     }
+}
+
+/// At most this many values of one metric in one record (CloudWatch's limit for EMF arrays).
+const MAX_VALUES_PER_RECORD: usize = 100;
+
+/// One EMF record per function (and one for the business metrics), latencies in chunks of
+/// [`MAX_VALUES_PER_RECORD`]. Written by hand: every name in them is one of ours, and a stack
+/// name is letters, digits and hyphens, so nothing needs escaping.
+fn records(service: &str, timestamp: i64, counts: Counts) -> Vec<String> {
+    let mut groups: BTreeMap<Option<&'static str>, Vec<(Metric, String)>> = BTreeMap::new();
+    for ((function, metric), n) in counts.counts {
+        groups.entry(function).or_default().push((metric, n.to_string()));
+    }
+    let mut lines = Vec::new();
+    for (function, latencies) in counts.latencies {
+        for (i, chunk) in latencies.chunks(MAX_VALUES_PER_RECORD).enumerate() {
+            let values: Vec<String> = chunk.iter().map(|ms| format!("{ms:.3}")).collect();
+            let value = (Metric::Latency, format!("[{}]", values.join(",")));
+            if i == 0 {
+                groups.entry(Some(function)).or_default().push(value);
+            } else {
+                lines.push(record_of(service, timestamp, Some(function), &[value]));
+            }
+        }
+    }
+    lines.extend(groups.into_iter().map(|(function, values)| record_of(service, timestamp, function, &values)));
+    lines
+}
+
+fn record_of(service: &str, timestamp: i64, function: Option<&str>, values: &[(Metric, String)]) -> String {
+    let (dimensions, function_value) = match function {
+        Some(name) => {
+            (format!(r#""{SERVICE_DIMENSION}","{FUNCTION_DIMENSION}""#), format!(r#","{FUNCTION_DIMENSION}":"{name}""#))
+        }
+        None => (format!(r#""{SERVICE_DIMENSION}""#), String::new()),
+    };
+    let names: Vec<String> =
+        values.iter().map(|(m, _)| format!(r#"{{"Name":"{}","Unit":"{}"}}"#, m.name(), m.unit())).collect();
+    let values: Vec<String> = values.iter().map(|(m, v)| format!(r#","{}":{v}"#, m.name())).collect();
+    format!(
+        r#"{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":[{{"Namespace":"{NAMESPACE}","Dimensions":[[{dimensions}]],"Metrics":[{}]}}]}},"{SERVICE_DIMENSION}":"{service}"{function_value}{}}}"#,
+        names.join(","),
+        values.concat()
+    )
 }
 
 #[cfg(test)]
@@ -222,5 +284,32 @@ mod tests {
             assert_eq!(format!("{metric:?}"), metric.name(), "the CloudWatch name is the variant's name");
         }
         assert_eq!(Metric::RateLimiterFailOpens as usize + 1, Metric::ALL.len());
+    }
+
+    #[test]
+    fn a_flush_is_one_record_per_function_with_latencies_in_chunks_of_100() {
+        let mut counts = Counts::default();
+        counts.counts.insert((None, Metric::HoldsPlaced), 3);
+        counts.counts.insert((Some("get-event"), Metric::Requests), 250);
+        counts.latencies.insert("get-event", (0..250).map(f64::from).collect());
+        let lines: Vec<serde_json::Value> =
+            records("stack", 1_700_000_000_000, counts).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        let latencies: Vec<usize> = lines.iter().filter_map(|l| l["Latency"].as_array().map(Vec::len)).collect();
+        assert_eq!(latencies, [100, 50, 100], "two full chunks on their own, the rest with the counts");
+        let business = lines.iter().find(|l| l["HoldsPlaced"] == 3).unwrap();
+        assert_eq!(business["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service"]]));
+        assert!(business.get("Function").is_none());
+        let requests = lines.iter().find(|l| l["Requests"] == 250).unwrap();
+        assert_eq!(
+            requests["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Service", "Function"]])
+        );
+        assert_eq!(
+            requests["_aws"]["CloudWatchMetrics"][0]["Metrics"][1],
+            serde_json::json!({ "Name": "Latency", "Unit": "Milliseconds" })
+        );
+        assert_eq!((requests["Service"].as_str(), requests["Function"].as_str()), (Some("stack"), Some("get-event")));
+        assert_eq!(requests["_aws"]["Timestamp"], 1_700_000_000_000_i64);
     }
 }
