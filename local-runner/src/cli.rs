@@ -121,7 +121,8 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
     println!(
         "{}: {} starts; process start -> ready (first `next`) p50 {:.1} ms, p99 {:.1} ms; \
          -> first response p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         RSS after {} invocation(s) p50 {:.1} MiB, max {:.1} MiB; {} invocation errors; HTTP statuses {:?}; root certificates from {}",
+         RSS after {} invocation(s) p50 {:.1} MiB, max {:.1} MiB; {} invocation errors; HTTP statuses {:?}; root certificates from {}; \
+         {} metric records, {} of them a cold start",
         options.function,
         report.cold_starts.len(),
         ms(report.init(50)),
@@ -134,13 +135,19 @@ async fn cold_start(args: &[String]) -> Result<(), Box<dyn Error>> {
         mib(report.rss(100)),
         report.errors,
         report.statuses,
-        if report.trust_store_bundle_only { "the bundle file only" } else { "the system's default locations" }
+        if report.trust_store_bundle_only { "the bundle file only" } else { "the system's default locations" },
+        report.metric_records,
+        report.cold_start_records,
     );
     // A 5xx means a dependency was not reached, and a status other than the one expected means
     // another path was timed (a 401 never reads the database): either way not the request meant.
     let unexpected = |status: &u16| *status >= 500 || options.expect_status.is_some_and(|expected| expected != *status);
     if report.errors > 0 || report.statuses.keys().any(unexpected) {
         Err("the function answered with errors or an unexpected status".into())
+    } else if report.cold_start_records != report.cold_starts.len() {
+        // The bootstrap writes its metrics as Lambda would see them: one cold start per start.
+        Err(format!("{} cold-start metric records for {} starts", report.cold_start_records, report.cold_starts.len())
+            .into())
     } else {
         Ok(())
     }

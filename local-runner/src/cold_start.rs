@@ -62,6 +62,10 @@ pub struct Report {
     /// Whether the root certificates came from the host's bundle file alone, or from the
     /// system's default locations (bundle and certificate directory).
     pub trust_store_bundle_only: bool,
+    /// Embedded Metric Format records the function wrote on stdout, all starts together.
+    pub metric_records: usize,
+    /// How many of them counted a cold start of this function.
+    pub cold_start_records: usize,
 }
 
 impl Report {
@@ -164,6 +168,8 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
         errors: 0,
         statuses: BTreeMap::new(),
         trust_store_bundle_only: bundle_only,
+        metric_records: 0,
+        cold_start_records: 0,
     };
     for _ in 0..options.starts {
         // A Runtime API of its own per start: a killed process's last `next` call, still pending
@@ -192,10 +198,12 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
             .env_clear()
             .envs(environment.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
+        let stdout = child.stdout.take().ok_or("the function's stdout")?;
+        let metric_lines = tokio::spawn(metric_records(stdout, options.function.clone()));
         let mut first = None;
         for _ in 0..options.invocations {
             let answer = tokio::select! {
@@ -218,6 +226,9 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
         let pid = child.id().ok_or("the function exited")?;
         report.rss_kib.push(resident_kib(pid)?);
         child.kill().await?;
+        let (records, cold_starts) = metric_lines.await?;
+        report.metric_records += records;
+        report.cold_start_records += cold_starts;
         server.abort();
     }
     report.cold_starts.sort_unstable();
@@ -225,6 +236,24 @@ pub async fn run(options: &Options, project_root: &Path) -> Result<Report, Box<d
     report.rss_kib.sort_unstable();
     drop(emulators);
     Ok(report)
+}
+
+/// Reads the function's stdout to its end: the EMF records in it, and those that count a cold
+/// start of `function` (its other lines, logs, are dropped, as the bench did before).
+async fn metric_records(stdout: tokio::process::ChildStdout, function: String) -> (usize, usize) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let (mut records, mut cold_starts) = (0, 0);
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if record.get("_aws").is_some() {
+            records += 1;
+            if record["ColdStarts"] == 1 && record["Function"] == function.as_str() {
+                cold_starts += 1;
+            }
+        }
+    }
+    (records, cold_starts)
 }
 
 async fn next_invocation(State(api): State<Arc<RuntimeApi>>) -> (HeaderMap, String) {
