@@ -54,6 +54,10 @@ pub async fn serve_job<J: JobHandler>(job: J) -> Result<(), lambda_http::Error> 
 /// The EMF recorder, for the stack named by `SERVICE_NAME` (every metric's `Service` dimension).
 fn install_metrics(function: &'static str) -> Result<(), ConfigError> {
     let service = std::env::var("SERVICE_NAME").map_err(|_| ConfigError::Missing("SERVICE_NAME"))?;
+    // A stack's name; the EMF lines carry it unescaped.
+    if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ConfigError::Invalid { name: "SERVICE_NAME", reason: "letters, digits and hyphens only".into() });
+    }
     monitoring::install(&service, function);
     Ok(())
 }

@@ -219,6 +219,8 @@ mod tests {
         assert!(matches!(refund_amount(&refunded, None), Err(ApiError::RefundExceedsRemaining(_))));
     }
 
+    use proptest::strategy::{Just, Strategy};
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
 
@@ -226,12 +228,20 @@ mod tests {
         /// was asked (or all that is left), and never more than what is left.
         #[test]
         fn a_refund_is_granted_exactly_when_it_fits_what_is_left(
-            total in 0u64..=99_999_999 * 100,
-            committed_share in 0u64..=100,
-            // What `RefundInput::validate` lets through: none, or at least 1.
-            asked in proptest::option::of(proptest::prop_oneof![1i64..5, 1i64..=i64::MAX]),
+            (total, committed, asked) in (0u64..=99_999_999 * 100, 0u64..=100).prop_flat_map(|(total, share)| {
+                let committed = total * share / 100;
+                let left = i64::try_from(total - committed).unwrap();
+                // What `RefundInput::validate` lets through (none, or at least 1), around what is left.
+                let asked = proptest::option::of(proptest::prop_oneof![
+                    Just(left.max(1)),
+                    Just(left + 1),
+                    Just(1),
+                    1..=left.max(1),
+                    1i64..=i64::MAX
+                ]);
+                (Just(total), Just(committed), asked)
+            }),
         ) {
-            let committed = total * committed_share / 100;
             let left = total - committed;
             let granted = refund_amount(&order(total, committed, OrderStatus::Confirmed), asked);
             let expected = match asked {

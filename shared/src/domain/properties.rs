@@ -19,34 +19,37 @@ use super::reservation::{ConfirmInput, ReservationInput};
 use super::ticket_type::TicketTypeInput;
 use super::venue::{CreateVenue, UpdateVenue};
 
+/// A field of a body: what a valid body holds there (`None`: the field is left out), and what
+/// breaks it (`None`: leaving it out).
 struct Field {
     name: &'static str,
-    required: bool,
-    valid: BoxedStrategy<Value>,
-    invalid: BoxedStrategy<Value>,
+    valid: BoxedStrategy<Option<Value>>,
+    invalid: BoxedStrategy<Option<Value>>,
 }
 
+/// Always there; broken by a bad value or by leaving it out.
 fn required(name: &'static str, valid: BoxedStrategy<Value>, invalid: BoxedStrategy<Value>) -> Field {
-    Field { name, required: true, valid, invalid }
+    Field {
+        name,
+        valid: valid.prop_map(Some).boxed(),
+        invalid: prop_oneof![invalid.prop_map(Some), Just(None)].boxed(),
+    }
 }
 
+/// There or not; broken by a bad value.
 fn optional(name: &'static str, valid: BoxedStrategy<Value>, invalid: BoxedStrategy<Value>) -> Field {
-    Field { name, required: false, valid, invalid }
+    Field { name, valid: proptest::option::of(valid).boxed(), invalid: invalid.prop_map(Some).boxed() }
+}
+
+/// Never there (`status` and `version` on a create); broken by giving it at all.
+fn forbidden(name: &'static str, any_value: BoxedStrategy<Value>) -> Field {
+    Field { name, valid: Just(None).boxed(), invalid: any_value.prop_map(Some).boxed() }
 }
 
 /// A body and the field broken in it, if any.
 fn bodies(fields: Vec<Field>) -> impl Strategy<Value = (Value, Option<&'static str>)> {
     let names: Vec<&'static str> = fields.iter().map(|f| f.name).collect();
-    let values: Vec<BoxedStrategy<Option<Value>>> = fields
-        .iter()
-        .map(|f| {
-            if f.required {
-                f.valid.clone().prop_map(Some).boxed()
-            } else {
-                proptest::option::of(f.valid.clone()).boxed()
-            }
-        })
-        .collect();
+    let values: Vec<BoxedStrategy<Option<Value>>> = fields.iter().map(|f| f.valid.clone()).collect();
     let broken = Union::new(fields.into_iter().enumerate().map(|(i, f)| f.invalid.prop_map(move |v| (i, v)).boxed()));
     (values, proptest::option::weighted(0.7, broken)).prop_map(move |(values, broken)| {
         let mut body = Map::new();
@@ -56,7 +59,10 @@ fn bodies(fields: Vec<Field>) -> impl Strategy<Value = (Value, Option<&'static s
             }
         }
         if let Some((i, value)) = &broken {
-            body.insert(names[*i].to_owned(), value.clone());
+            match value {
+                Some(value) => body.insert(names[*i].to_owned(), value.clone()),
+                None => body.remove(names[*i]),
+            };
         }
         (Value::Object(body), broken.map(|(i, _)| names[i]))
     })
@@ -197,12 +203,24 @@ fn null() -> BoxedStrategy<Value> {
 
 fn venue_fields(all_optional: bool) -> Vec<Field> {
     let pick = if all_optional { optional } else { required };
-    let address = (text(1, 20), text(1, 20), text(1, 20), text(1, 10), one_of(&["FR", "US", "JP", "DE"]))
+    let address = (text(1, 200), text(1, 100), text(1, 100), text(1, 20), one_of(&["FR", "US", "JP", "DE"]))
         .prop_map(|(line1, city, region, postal_code, country)| {
             json!({ "line1": line1, "city": city, "region": region, "postal_code": postal_code, "country": country })
         })
         .boxed();
+    let valid_address =
+        json!({ "line1": "1 Rue", "city": "Lyon", "region": "ARA", "postal_code": "69001", "country": "FR" });
+    let broken_part = (
+        proptest::sample::select(vec![("line1", 200), ("city", 100), ("region", 100), ("postal_code", 20)]),
+        any::<bool>(),
+    )
+        .prop_map(move |((part, max), blank)| {
+            let mut address = valid_address.clone();
+            address[part] = if blank { json!("  ") } else { json!("p".repeat(max + 1)) };
+            address
+        });
     let bad_address = prop_oneof![
+        broken_part,
         Just(json!({ "line1": "1 Rue", "city": "Lyon", "region": "ARA", "postal_code": "69001", "country": "XX" })),
         Just(json!({ "line1": "1 Rue", "city": "Lyon", "region": "ARA", "postal_code": "69001", "country": "fr" })),
         Just(json!({ "line1": "1 Rue", "city": "Lyon", "region": "ARA", "postal_code": "69001" })),
@@ -272,16 +290,25 @@ fn event_fields(kind: InputKind) -> Vec<Field> {
     if kind == InputKind::Update {
         fields.push(optional("status", one_of(&["PUBLISHED", "ON_SALE", "SOLD_OUT"]), one_of(&["LIVE", "published"])));
         fields.push(optional("version", number(1, i64::from(u32::MAX)), bad_number(1, i64::from(u32::MAX))));
+    } else {
+        fields.push(forbidden("status", one_of(&["DRAFT", "PUBLISHED"])));
+        fields.push(forbidden("version", number(1, 10)));
     }
     fields
 }
 
 fn ticket_type_fields(creating: bool) -> Vec<Field> {
     let pick = if creating { required } else { optional };
+    let version = if creating {
+        forbidden("version", number(1, 10))
+    } else {
+        optional("version", number(1, i64::from(u32::MAX)), bad_number(1, i64::from(u32::MAX)))
+    };
     let pricing = prop_oneof![
         Just(json!({ "early_bird": { "price": 500, "ends_at": "2029-01-01T00:00:00Z" } })),
         Just(json!({ "group_discount": { "min_quantity": 2, "percent": 100 } })),
         Just(json!({ "demand": { "steps": [{ "sold_percent": 50, "price": 12_000 }], "max_price": 99_999_999 } })),
+        Just(json!({ "last_minute": { "price": 99_999_999, "starts_at": "2030-01-01T00:00:00Z" } })),
         Just(json!(null)),
     ]
     .boxed();
@@ -290,6 +317,10 @@ fn ticket_type_fields(creating: bool) -> Vec<Field> {
         Just(json!({ "group_discount": { "min_quantity": 1, "percent": 10 } })),
         Just(json!({ "group_discount": { "min_quantity": 2, "percent": 101 } })),
         Just(json!({ "demand": { "steps": [{ "sold_percent": 50, "price": 100_000_000 }] } })),
+        Just(json!({ "demand": { "steps": [{ "sold_percent": 0, "price": 100 }] } })),
+        Just(json!({ "demand": { "steps": [{ "sold_percent": 101, "price": 100 }] } })),
+        Just(json!({ "demand": { "steps": [{ "sold_percent": 50, "price": 100 }], "max_price": 100_000_000 } })),
+        Just(json!({ "last_minute": { "price": 100_000_000, "starts_at": "2030-01-01T00:00:00Z" } })),
         Just(json!({ "surge": {} })),
     ]
     .boxed();
@@ -307,6 +338,7 @@ fn ticket_type_fields(creating: bool) -> Vec<Field> {
         optional("min_per_order", number(1, 100), bad_number(1, 100)),
         optional("max_per_order", number(1, 100), bad_number(1, 100)),
         optional("pricing", pricing, bad_pricing),
+        version,
     ]
 }
 
@@ -451,8 +483,10 @@ proptest! {
     }
 
     #[test]
-    fn whole_numbers_are_in_range(value in any::<i64>(), min in -5i64..5, span in 0i64..1_000_000) {
+    fn whole_numbers_are_in_range((min, max, value) in (-5i64..5, 0i64..1_000_000).prop_flat_map(|(min, span)| {
         let max = min + span;
+        (Just(min), Just(max), prop_oneof![Just(min - 1), Just(min), Just(max), Just(max + 1), min - 2..=max + 2, any::<i64>()])
+    })) {
         let ok = (min..=max).contains(&value) && value >= 0;
         prop_assert_eq!(fields::whole_number("f", value, min, max).ok(), ok.then(|| u32::try_from(value).unwrap()));
     }

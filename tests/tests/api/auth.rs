@@ -27,6 +27,15 @@ pub fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
     encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
 }
 
+/// A token with `alg: none` and no signature.
+pub fn unsigned(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
 pub fn with(mut claims: Value, key: &str, value: Value) -> Value {
     claims[key] = value;
     claims
@@ -59,11 +68,7 @@ async fn every_kind_of_bad_token_is_a_generic_401() {
     let claims = valid_claims(&tenant);
     let now = chrono::Utc::now().timestamp();
     let hs256 = |c: &Value| sign(c, Algorithm::HS256, &secret());
-    let unsigned = format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let unsigned = unsigned(&claims);
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no header", None),
         ("not bearer", Some(format!("Basic {}", hs256(&claims)))),
