@@ -61,7 +61,7 @@ token:
 lint: lint-tools
 	$(CFN_LINT) infra/template.yaml
 	$(SAM) validate --lint --template-file infra/template.yaml
-	$(CHECKOV) --file infra/template.yaml --framework cloudformation --compact --quiet
+	$(CHECKOV) --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 
 sam-build: lint-tools
 	rustup target add aarch64-unknown-linux-gnu

@@ -106,7 +106,9 @@ impl Default for WorkerSettings {
 
 /// Polls `queue` for `trigger`'s function until the task is dropped.
 /// As many batches run at once as the trigger's `ScalingConfig.MaximumConcurrency` allows
-/// (one without it), as Lambda's pollers would.
+/// (one without it), as Lambda's pollers would. Like Lambda's, the pollers past the first scale
+/// down while the queue is empty: each waits 5 s after an empty receive, so an idle stack costs
+/// the SQS emulator one receive a second per queue, not one per poller.
 pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueue, settings: WorkerSettings) {
     let Some(job) = Job::from_function_name(&trigger.function) else {
         tracing::error!(function = %trigger.function, "no job handles this queue");
@@ -118,11 +120,18 @@ pub async fn poll_queue(deps: Arc<Deps>, trigger: QueueTrigger, queue: LocalQueu
         tracing::error!(function = %trigger.function, "the consumer's function builds no queue client");
         return;
     };
-    let pollers = (0..trigger.maximum_concurrency.unwrap_or(1).max(1)).map(|_| async {
-        loop {
-            if let Err(error) = Box::pin(poll_once(&deps, &sqs, job, &trigger, &queue, settings)).await {
-                tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+    let pollers = (0..trigger.maximum_concurrency.unwrap_or(1).max(1)).map(|poller| {
+        let (deps, sqs, trigger, queue) = (&deps, &sqs, &trigger, &queue);
+        async move {
+            loop {
+                match Box::pin(poll_once(deps, sqs, job, trigger, queue, settings)).await {
+                    Ok(false) if poller > 0 => tokio::time::sleep(Duration::from_secs(5)).await,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, queue = %queue.url, "polling failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
         }
     });
@@ -136,7 +145,7 @@ async fn poll_once(
     trigger: &QueueTrigger,
     queue: &LocalQueue,
     settings: WorkerSettings,
-) -> Result<(), WorkerError> {
+) -> Result<bool, WorkerError> {
     let received = sqs
         .receive_message()
         .queue_url(&queue.url)
@@ -148,7 +157,7 @@ async fn poll_once(
         .map_err(sqs_error)?;
     let messages = received.messages.unwrap_or_default();
     if messages.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let records: Vec<Value> = messages
         .iter()
@@ -206,7 +215,7 @@ async fn poll_once(
             sqs.delete_message().queue_url(&queue.url).receipt_handle(receipt).send().await.map_err(sqs_error)?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Why a local invocation produced no response.
