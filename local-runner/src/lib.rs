@@ -185,17 +185,31 @@ pub fn emulator_clients(dynamodb_endpoint: &str, sqs_endpoint: &str) -> Clients 
 }
 
 /// As [`emulator_clients`], with other timeouts.
+/// The DynamoDB client settings for DynamoDB Local at `endpoint`, recording operations when
+/// `OPERATION_LOG` asks (a test may add interceptors of its own).
+pub fn emulator_dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(emulator_credentials())
+        .endpoint_url(endpoint);
+    if let Some(log) = operation_log::from_env() {
+        config = config.interceptor(log);
+    }
+    config
+}
+
+fn emulator_credentials() -> Credentials {
+    Credentials::new("local", "local", None, None, "local-emulators")
+}
+
 pub fn emulator_clients_with(
     dynamodb_endpoint: &str,
     sqs_endpoint: &str,
     timeouts: &aws_config::timeout::TimeoutConfig,
 ) -> Clients {
-    let credentials = Credentials::new("local", "local", None, None, "local-emulators");
-    let mut dynamodb = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .endpoint_url(dynamodb_endpoint);
+    let credentials = emulator_credentials();
+    let dynamodb = emulator_dynamodb_config(dynamodb_endpoint);
     let mut sqs = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
@@ -207,7 +221,6 @@ pub fn emulator_clients_with(
         .credentials_provider(credentials)
         .endpoint_url(sqs_endpoint);
     if let Some(log) = operation_log::from_env() {
-        dynamodb = dynamodb.interceptor(log.clone());
         sqs = sqs.interceptor(log.clone());
         secrets = secrets.interceptor(log);
     }

@@ -6,11 +6,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use super::Caller;
-use super::events::load_visible;
 use crate::deps::Deps;
 use crate::domain::error::DomainError;
 use crate::domain::hold::{HoldRequest, price_hold};
-use crate::domain::ids::{OrderId, ReservationId};
+use crate::domain::ids::{OrderId, ReservationId, TicketTypeId};
 use crate::domain::reservation::{
     ConfirmInput, MAX_ACTIVE_HOLDS, MAX_TICKETS_PER_EVENT, Order, Reservation, ReservationInput, ReservationStatus,
 };
@@ -19,7 +18,8 @@ use crate::http::{Query, json_response, parse_body, path_id};
 use crate::monitoring::{Metric, count};
 use crate::payments::PaymentError;
 use crate::store::inventory::{ConfirmOutcome, HoldError};
-use crate::usecases::{availability, holds};
+use crate::usecases::availability::{self, Change};
+use crate::usecases::holds;
 
 /// Attempts when a ticket type changed between the read and the hold (a price or quantity edit).
 const HOLD_ATTEMPTS: usize = 5;
@@ -27,8 +27,11 @@ const HOLD_ATTEMPTS: usize = 5;
 pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     let event_id = path_id(req, "event_id")?;
     let request = parse_body::<ReservationInput>(req)?.validate()?;
+    let asked_types: Vec<TicketTypeId> = request.lines.iter().map(|(id, _)| *id).collect();
     for _ in 0..HOLD_ATTEMPTS {
-        let current = load_visible(caller, event_id).await?;
+        // The event and the types asked for only: what the hold needs, whatever else the event sells.
+        let current = caller.deps.store.event_for_sale(caller.tenant(), event_id, &asked_types).await?;
+        let current = current.filter(|c| c.event.is_visible_to(caller.principal)).ok_or(ApiError::NotFound)?;
         let now = crate::domain::now();
         let asked =
             HoldRequest { lines: &request.lines, customer_id: &caller.principal.user_id, hold_for: request.hold };
@@ -42,7 +45,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
                 count(Metric::HoldsPlaced, 1);
                 let hold = priced.into_reservation();
                 holds::schedule_expiry(caller.deps, caller.tenant(), &hold).await;
-                availability::follow(caller.deps, caller.tenant(), event_id).await;
+                availability::follow_hold(caller.deps, caller.tenant(), &current, &asked_types).await;
                 return Ok(json_response(StatusCode::CREATED, &json!({ "reservation": hold })));
             }
             // Sold out, closed or edited meanwhile: the next read tells which.
@@ -82,7 +85,7 @@ pub async fn release(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
             let ended =
                 if outcome == ReservationStatus::Expired { Metric::HoldsExpired } else { Metric::HoldsReleased };
             count(ended, 1);
-            availability::follow(caller.deps, caller.tenant(), hold.event_id).await;
+            availability::follow(caller.deps, caller.tenant(), hold.event_id, Change::Sales).await;
         }
     }
     let hold = load_own(caller, id).await?;
@@ -102,17 +105,18 @@ pub async fn confirm(caller: Caller<'_>, req: &Request) -> Result<Response<Body>
     }
     check_confirmable(&hold, crate::domain::now())?;
     // Nothing is sold at or after the start. (A cancelled event is refused by the transaction.)
-    let event = caller.deps.store.get_event(caller.tenant(), hold.event_id).await?.map(|e| e.event);
-    let Some(event) = event.filter(|e| crate::domain::now() < e.starts_at) else {
+    let sale = caller.deps.store.event_for_sale(caller.tenant(), hold.event_id, &[]).await?;
+    let Some(sale) = sale.filter(|s| crate::domain::now() < s.event.starts_at) else {
         return Err(ApiError::conflict("SALES_NOT_OPEN", "the event has started; its tickets are no longer sold"));
     };
     verify_payment(caller.deps, &hold, &payment_reference).await?;
     // The hold may have expired while the provider answered; the transaction re-checks it.
     let now = crate::domain::now();
     let order = Order::from_hold(OrderId::generate(), &hold, payment_reference, now);
-    match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, event.category, now).await? {
+    match caller.deps.store.confirm_hold(caller.tenant(), &hold, &order, sale.event.category, now).await? {
         ConfirmOutcome::Confirmed => {
             count(Metric::OrdersConfirmed, 1);
+            availability::refresh_listed_if_stale(caller.deps, caller.tenant(), &sale).await;
             Ok(json_response(StatusCode::CREATED, &json!({ "order": order.view() })))
         }
         ConfirmOutcome::PaymentUsed => {
@@ -215,7 +219,7 @@ pub async fn get_order(caller: Caller<'_>, req: &Request) -> Result<Response<Bod
 pub async fn event_orders(caller: Caller<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     caller.require_staff()?;
     let event_id = path_id(req, "event_id")?;
-    load_visible(caller, event_id).await?;
+    super::events::load_visible(caller, event_id).await?;
     let query = Query::parse(req, &["limit", "cursor"])?;
     let scope = format!("{}|event-orders|{event_id}", caller.tenant());
     let start = caller.resume_from(&scope, &query)?;

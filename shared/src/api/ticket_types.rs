@@ -1,5 +1,6 @@
 //! Ticket types and an event's capacity.
 
+use crate::usecases::availability::Change;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -39,7 +40,7 @@ pub async fn create(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         check_capacity(&current, None, ticket_type.quantity)?;
         if caller.deps.store.create_ticket_type(caller.tenant(), &current, &ticket_type).await? {
             // New tickets may reopen an event that sold out by itself.
-            crate::usecases::availability::follow(caller.deps, caller.tenant(), event_id).await;
+            crate::usecases::availability::follow(caller.deps, caller.tenant(), event_id, Change::TicketTypes).await;
             return Ok(json_response(StatusCode::CREATED, &json!({ "ticket_type": ticket_type.view(now) })));
         }
     }
@@ -74,7 +75,7 @@ pub async fn update(caller: Caller<'_>, req: &Request) -> Result<Response<Body>,
         check_update(&current, before, &after, &changes)?;
         if caller.deps.store.update_ticket_type(caller.tenant(), &current.event, before, &after).await? {
             // More (or fewer) tickets may reopen the event, or sell it out.
-            crate::usecases::availability::follow(caller.deps, caller.tenant(), event_id).await;
+            crate::usecases::availability::follow(caller.deps, caller.tenant(), event_id, Change::TicketTypes).await;
             // Counters may have moved since the read; answer with what is stored now.
             let fresh = load_visible(caller, event_id).await?;
             let stored = fresh.ticket_type(id).ok_or(ApiError::NotFound)?;

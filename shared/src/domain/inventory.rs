@@ -1,6 +1,10 @@
 //! An event with its ticket types: the aggregate whose counts every hold, confirmation and
 //! release moves, and from which the event's availability is read.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
 use super::event::{Availability, Event};
 use super::ids::TicketTypeId;
 use super::ticket_type::TicketType;
@@ -11,6 +15,9 @@ pub struct EventInventory {
     pub event: Event,
     pub ticket_types: Vec<TicketType>,
     pub availability: Availability,
+    /// The copy of the counts a list shows, as stored on the event's item (absent on an item
+    /// written before lists read it).
+    pub listed: Option<ListedCounts>,
 }
 
 impl EventInventory {
@@ -25,11 +32,77 @@ impl EventInventory {
             event.capacity,
             ticket_types.iter().map(|t| (t.quantity, t.reserved, t.sold)),
         );
-        Self { event, ticket_types, availability }
+        Self { event, ticket_types, availability, listed: None }
+    }
+
+    pub fn with_listed(self, listed: Option<ListedCounts>) -> Self {
+        Self { listed, ..self }
     }
 
     pub fn ticket_type(&self, id: TicketTypeId) -> Option<&TicketType> {
         self.ticket_types.iter().find(|t| t.id == id)
+    }
+}
+
+/// What a hold needs of an event: the event and the ticket types it asks for, read together
+/// whatever the number of types the event has.
+#[derive(Debug, Clone)]
+pub struct EventForSale {
+    pub event: Event,
+    /// Only the types asked for that exist.
+    pub ticket_types: Vec<TicketType>,
+    pub listed: Option<ListedCounts>,
+}
+
+/// The copy of an event's counts kept on the event's own item, so a list reads each event's
+/// availability with the event: one query for a page, however many events it holds. A single
+/// event is always read with its ticket types, so its counts there are exact; a list's copy is
+/// rewritten with every write of the event item and, while sales move the counts, at most once
+/// per [`ListedCounts::MAX_AGE`] per event (the item must not become the hot key the ticket
+/// types are there to avoid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedCounts {
+    pub allocated: u32,
+    pub available: u32,
+    pub reserved: u32,
+    pub sold: u32,
+    /// When the counts were read.
+    pub at: DateTime<Utc>,
+}
+
+impl ListedCounts {
+    pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+    pub fn of(counts: Availability, at: DateTime<Utc>) -> Self {
+        let Availability { allocated, available, reserved, sold, .. } = counts;
+        Self { allocated, available, reserved, sold, at }
+    }
+
+    /// The counts a list shows, with the event's capacity.
+    pub fn availability(&self, capacity: u32) -> Availability {
+        Availability {
+            capacity,
+            allocated: self.allocated,
+            available: self.available,
+            reserved: self.reserved,
+            sold: self.sold,
+        }
+    }
+
+    /// Old enough to be rewritten after a sale: a copy younger than [`Self::MAX_AGE`] waits.
+    pub fn is_stale(listed: Option<&Self>, now: DateTime<Utc>) -> bool {
+        listed.is_none_or(|l| now - l.at >= chrono::Duration::from_std(Self::MAX_AGE).expect("a second fits"))
+    }
+
+    /// Whether the copy should be rewritten with `exact`, read at `now`: never when it already
+    /// says the same; always when `urgent` (a status flip, a ticket-type change); otherwise only
+    /// once it is stale.
+    pub fn needs_rewrite(listed: Option<&Self>, exact: Availability, now: DateTime<Utc>, urgent: bool) -> bool {
+        match listed {
+            Some(l) if l.availability(exact.capacity) == exact => false,
+            _ if urgent => true,
+            listed => Self::is_stale(listed, now),
+        }
     }
 }
 
@@ -63,5 +136,36 @@ mod tests {
         assert!(inventory.ticket_type(TicketTypeId::generate()).is_none());
         assert!(inventory.availability.has_sales_or_holds());
         assert!(!EventInventory::without_ticket_types(event(10)).availability.has_sales_or_holds());
+    }
+
+    fn listed(available: u32, at: DateTime<Utc>) -> ListedCounts {
+        ListedCounts { allocated: 10, available, reserved: 10 - available, sold: 0, at }
+    }
+
+    fn counts(available: u32) -> Availability {
+        Availability { capacity: 20, allocated: 10, available, reserved: 10 - available, sold: 0 }
+    }
+
+    #[test]
+    fn a_listed_copy_is_rewritten_when_it_differs_and_is_a_second_old_or_the_change_is_urgent() {
+        let now = crate::domain::now();
+        let fresh = listed(7, now - chrono::Duration::milliseconds(999));
+        let stale = listed(7, now - chrono::Duration::seconds(1));
+        assert!(!ListedCounts::needs_rewrite(Some(&fresh), counts(6), now, false), "a young copy waits");
+        assert!(ListedCounts::needs_rewrite(Some(&fresh), counts(6), now, true), "unless the change is urgent");
+        assert!(ListedCounts::needs_rewrite(Some(&stale), counts(6), now, false));
+        assert!(!ListedCounts::needs_rewrite(Some(&stale), counts(7), now, true), "the same counts: no write");
+        assert!(ListedCounts::needs_rewrite(None, counts(7), now, false), "an item without a copy gets one");
+        assert!(ListedCounts::is_stale(None, now));
+        assert!(!ListedCounts::is_stale(Some(&fresh), now));
+        assert!(ListedCounts::is_stale(Some(&stale), now));
+    }
+
+    #[test]
+    fn a_listed_copy_shows_the_event_s_capacity_and_its_own_counts() {
+        let now = crate::domain::now();
+        let copy = ListedCounts::of(counts(4), now);
+        assert_eq!(copy.availability(50), Availability { capacity: 50, ..counts(4) });
+        assert_eq!(copy.at, now);
     }
 }

@@ -77,7 +77,9 @@ pub async fn sweep(deps: &Deps, deadline: Instant) -> Result<usize, StoreError> 
         // Once per event that got tickets back, before the next batch (a run cut short loses none).
         let ended = events.len();
         futures_util::stream::iter(events)
-            .for_each_concurrent(SWEEP_CONCURRENCY, |(tenant, event)| availability::follow(deps, tenant, event))
+            .for_each_concurrent(SWEEP_CONCURRENCY, |(tenant, event)| {
+                availability::follow(deps, tenant, event, availability::Change::Sales)
+            })
             .await;
         // Nothing ended: nothing is due, or only holds the index has not caught up with.
         if ended == 0 {

@@ -12,6 +12,7 @@
 //! settled gets a second pass that re-sends every refund not yet settled (a message lost, or one
 //! that died in the dead-letter queue before its order was marked), counting nothing twice.
 
+use crate::usecases::availability::Change;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -91,6 +92,10 @@ async fn void_holds(deps: &Deps, tenant: TenantId, cancellation: &Cancellation) 
             // Already ended (expired, released, voided by an earlier run): nothing to do.
             voided += u64::from(outcome?);
         }
+    }
+    if voided > 0 {
+        // Lists show the event's counts with the tickets back.
+        crate::usecases::availability::follow(deps, tenant, cancellation.event_id, Change::Cancellation).await;
     }
     Ok(Checkpoint { cursor: page.next.as_ref().map(encode_cursor), holds_voided: voided, orders_enqueued: 0 })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -25,12 +25,8 @@ pub struct CustomerEventSales {
     pub sales: Sales,
 }
 
-/// BatchGetItem takes at most this many keys.
-const BATCH_GET_KEYS: usize = 100;
 /// BatchGetItem calls in flight for one read.
 const BATCH_GETS_AT_ONCE: usize = 4;
-/// Rounds of unprocessed keys tried again before giving up (DynamoDB throttling a batch).
-const BATCH_GET_ROUNDS: u32 = 5;
 
 impl Store {
     /// The writes that count a confirmed order, for the confirm transaction.
@@ -113,9 +109,9 @@ impl Store {
             .collect();
         let by_pk: HashMap<String, EventId> =
             events.iter().map(|event| (keys::event_pk(tenant, *event), *event)).collect();
-        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
+        let chunks: Vec<Vec<Item>> = keys.chunks(super::BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
         let batches: Vec<Vec<Item>> = futures_util::stream::iter(chunks)
-            .map(|chunk| self.batch_get(chunk))
+            .map(|chunk| self.batch_get(chunk, false))
             .buffer_unordered(BATCH_GETS_AT_ONCE)
             .try_collect()
             .await?;
@@ -198,34 +194,6 @@ impl Store {
         };
         let (first, last) = futures_util::try_join!(end(true), end(false))?;
         Ok(first.zip(last))
-    }
-
-    /// The items at `keys` that exist, trying unprocessed keys again a few times.
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        let mut pending = Some(keys);
-        for round in 0..BATCH_GET_ROUNDS {
-            let Some(keys) = pending.take().filter(|k| !k.is_empty()) else { return Ok(found) };
-            if round > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
-            }
-            let request = KeysAndAttributes::builder().set_keys(Some(keys)).build().expect("keys are set");
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(super::classify)?;
-            found.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
-            pending = output.unprocessed_keys.unwrap_or_default().remove(&self.table).map(|k| k.keys);
-        }
-        match pending {
-            Some(keys) if !keys.is_empty() => {
-                Err(StoreError::Unavailable("BatchGetItem kept leaving keys unprocessed".into()))
-            }
-            _ => Ok(found),
-        }
     }
 }
 

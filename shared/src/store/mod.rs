@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod keys;
 pub mod lifecycle;
+pub mod listing;
 pub mod refunds;
 
 use std::collections::HashMap;
@@ -169,7 +170,12 @@ impl Store {
 
     /// Writes a new event and its name guard in one transaction.
     pub async fn create_event(&self, tenant: TenantId, event: &Event) -> Result<(), EventWriteError> {
-        let put_event = self.put(event_item(tenant, event)?, "attribute_not_exists(PK)", Vec::new());
+        let mut item = event_item(tenant, event)?;
+        item.extend(listing::listed_attributes(
+            EventInventory::without_ticket_types(event.clone()).availability,
+            event.created_at,
+        ));
+        let put_event = self.put(item, "attribute_not_exists(PK)", Vec::new());
         let put_guard = self.put(guard_item(tenant, event), "attribute_not_exists(PK)", Vec::new());
         match self.transact(vec![put_event, put_guard]).await? {
             None => Ok(()),
@@ -188,12 +194,13 @@ impl Store {
                 if item.contains_key("deleted_at") {
                     return Ok(None);
                 }
-                event = Some(from_item::<Event>(item)?);
+                let listed = listing::listed_of(&item);
+                event = Some((from_item::<Event>(item)?, listed));
             } else if sort.starts_with(keys::TICKET_TYPE_PREFIX) {
                 ticket_types.push(from_item(item)?);
             }
         }
-        Ok(event.map(|event| EventInventory::with_ticket_types(event, ticket_types)))
+        Ok(event.map(|(event, listed)| EventInventory::with_ticket_types(event, ticket_types).with_listed(listed)))
     }
 
     /// Every item of an event's partition: the event and its ticket types, read consistently.
@@ -273,7 +280,10 @@ impl Store {
         require_no_sales: bool,
     ) -> Result<(), EventWriteError> {
         let before = &previous.event;
-        let mut items = vec![self.put(event_item(tenant, next)?, LIVE_AT_VERSION, version_values(before))];
+        // A whole put: the listed counts go with it, as read (a later rewrite replaces them).
+        let mut item = event_item(tenant, next)?;
+        item.extend(listing::listed_attributes(previous.availability, crate::domain::now()));
+        let mut items = vec![self.put(item, LIVE_AT_VERSION, version_values(before))];
         let guard_moves = before.duplicate_key() != next.duplicate_key();
         if guard_moves {
             items.push(self.delete_guard(tenant, before));
@@ -366,13 +376,20 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<EventInventory>, StoreError> {
-        let page = self.event_page(tenant, filter, limit, start).await?;
-        // Each event's counts live on its ticket types; fetch them side by side (in this task:
-        // the calls are I/O, and stay within the invocation's context).
-        let types =
-            futures_util::future::try_join_all(page.items.iter().map(|event| self.ticket_types_of(tenant, event.id)))
-                .await?;
-        let items = page.items.into_iter().zip(types).map(|(e, t)| EventInventory::with_ticket_types(e, t)).collect();
+        let page = self.event_page_items(tenant, filter, limit, start).await?;
+        // Each event's counts come with it, as its item's listed copy. An item written before
+        // lists read that copy has none: its types are read for it, side by side.
+        let items = futures_util::future::try_join_all(page.items.into_iter().map(|item| async move {
+            let listed = listing::listed_of(&item);
+            let event = from_item::<Event>(item)?;
+            if let Some(copy) = listed {
+                let counts = copy.availability(event.capacity);
+                return Ok(EventInventory { event, ticket_types: Vec::new(), availability: counts, listed });
+            }
+            let types = self.ticket_types_of(tenant, event.id).await?;
+            Ok::<_, StoreError>(EventInventory::with_ticket_types(event, types))
+        }))
+        .await?;
         Ok(Page { items, next: page.next })
     }
 
@@ -385,6 +402,18 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<Page<Event>, StoreError> {
+        let page = self.event_page_items(tenant, filter, limit, start).await?;
+        let items = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: page.next })
+    }
+
+    async fn event_page_items(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Item>, StoreError> {
         let (index, pk_name, sk_name, pk) = match filter.venue_id {
             Some(venue) => (GSI2, GSI2PK, GSI2SK, keys::venue_events_pk(tenant, venue)),
             None => (GSI1, GSI1PK, GSI1SK, keys::tenant_events_pk(tenant)),
@@ -437,7 +466,7 @@ impl Store {
             .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));
-        self.paginate(query, &[PK, SK, pk_name, sk_name], limit, start).await
+        self.paginate_items(query, &[PK, SK, pk_name, sk_name], limit, start).await
     }
 
     // ---- plumbing ----
@@ -628,7 +657,40 @@ fn with_keys<const N: usize>(value: &impl Serialize, key_values: [(&str, String)
     Ok(item)
 }
 
+/// BatchGetItem takes at most this many keys.
+const BATCH_GET_KEYS: usize = 100;
+/// Rounds of unprocessed keys tried again before giving up (DynamoDB throttling a batch).
+const BATCH_GET_ROUNDS: u32 = 5;
+
 impl Store {
+    /// The items at `keys` (at most [`BATCH_GET_KEYS`]) that exist, trying unprocessed keys
+    /// again a few times.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = Some(keys);
+        for round in 0..BATCH_GET_ROUNDS {
+            let Some(keys) = pending.take().filter(|k| !k.is_empty()) else { return Ok(found) };
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << round)).await;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .expect("keys are set");
+            let output =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
+            found.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            pending = output.unprocessed_keys.unwrap_or_default().remove(&self.table).map(|k| k.keys);
+        }
+        match pending {
+            Some(keys) if !keys.is_empty() => {
+                Err(StoreError::Unavailable("BatchGetItem kept leaving keys unprocessed".into()))
+            }
+            _ => Ok(found),
+        }
+    }
+
     /// An update of the item at `pk`/`sk`, to go into a transaction.
     fn update_at(
         &self,

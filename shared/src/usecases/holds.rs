@@ -38,7 +38,7 @@ pub async fn schedule_expiry(deps: &Deps, tenant: TenantId, hold: &Reservation) 
 pub async fn expire(deps: &Deps, tenant: TenantId, reservation: ReservationId) -> Result<bool, StoreError> {
     let ended = end_if_due(deps, tenant, reservation).await?;
     if let Some(event) = ended {
-        super::availability::follow(deps, tenant, event).await;
+        super::availability::follow(deps, tenant, event, super::availability::Change::Sales).await;
     }
     Ok(ended.is_some())
 }

@@ -229,6 +229,32 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// [`Self::deps`] on the shared emulators with `interceptor` on the DynamoDB client, to see
+    /// what the handlers call.
+    pub fn deps_with_dynamodb_interceptor(
+        &self,
+        table: &str,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Arc<Deps> {
+        let clients = emulator_clients_with(
+            &self.emulators.dynamodb.endpoint(),
+            &self.emulators.sqs.endpoint(),
+            &loaded_emulator_timeouts(),
+        );
+        let builder =
+            local_runner::emulator_dynamodb_config(&self.emulators.dynamodb.endpoint()).interceptor(interceptor);
+        let dynamodb = shared::aws_clients::dynamodb(builder, loaded_emulator_timeouts());
+        let config = local_config_with(table, &generous_rate_limits()).unwrap();
+        Arc::new(Deps::with_clients(&config, &self.secrets, dynamodb, clients.sqs).unwrap())
+    }
+
+    /// A plain DynamoDB client on the shared emulator, to set up states no request makes.
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        local_runner::emulator_clients(&self.emulators.dynamodb.endpoint(), &self.emulators.sqs.endpoint()).dynamodb
+    }
+}
+
 /// Serves `deps` for every function on a fresh port for the rest of the calling test (for tests
 /// that need a differently wired stack, such as a missing table or an unreachable queue service).
 pub async fn serve_with(deps: Arc<Deps>) -> String {

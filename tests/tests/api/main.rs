@@ -11,6 +11,7 @@ mod events;
 mod expiry;
 mod faults;
 mod harness;
+mod hot_paths;
 mod idempotency;
 mod inventory;
 mod lifecycle;
