@@ -23,7 +23,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PROPTEST_CASES ?= 10000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test token tools lint-tools java check lint unit sam-build lambda-build fuzz fuzz-smoke bench bench-smoke clean
+.PHONY: help dev test token tools lint-tools java check lint unit sam-build lambda-build fuzz fuzz-smoke bench bench-smoke load load-smoke clean
 
 help:
 	@echo "make dev    run the API on http://127.0.0.1:$${PORT:-3000} with local DynamoDB and SQS"
@@ -31,13 +31,15 @@ help:
 	@echo "make token ROLE=organizer [TENANT=uuid] [SUB=user]   print a local access token"
 	@echo "make sam-build   build every function for Lambda (arm64) with sam build"
 	@echo "make fuzz   property tests x10 cases, schemathesis against a local stack, FUZZ_EXAMPLES (default 100) per operation"
+	@echo "make load   the original service's load test (1,000 users, a 2,000 spike, 600 buyers for 300 tickets) on a local stack"
 	@echo "make bench  cold start and memory of real bootstraps against a local Lambda Runtime API"
 	@echo "make lambda-build   every function's arm64 bootstrap in one cargo invocation, with sizes"
 
 ## ---- the two commands ----
 
+# The runner in the `local` profile: optimised without LTO (docs/performance.md, "The local stack").
 dev: tools
-	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet -p local-runner -- serve
+	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet --profile local -p local-runner -- serve
 
 # The expiry tests each wait out a real one-minute hold; they are I/O-bound, so they run side by side.
 # The operation log of the whole suite is the evidence the IAM check compares with the template.
@@ -50,6 +52,7 @@ test: tools lint-tools $(SCHEMATHESIS)
 	$(TOOLS)/sam/bin/python tests/iam/check_policies.py infra/template.yaml $(OPERATION_LOG)
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory load-smoke
 
 token:
 	@cargo run --quiet -p local-runner -- token --role "$(or $(ROLE),organizer)" \
@@ -94,6 +97,18 @@ bench-smoke: tools
 	target/debug/local-runner cold-start --function get-event --binary target/debug/get-event --expect-status 404 \
 		--starts 3 --invocations 2
 	target/debug/local-runner cold-start --function sweep-holds --binary target/debug/sweep-holds --starts 3 --invocations 2
+
+# The original service's published load test, against a local stack of its own in the `local`
+# profile (about 6 minutes; figures in docs/performance.md).
+# `make load LOAD_ARGS="--list 5 30"`: 5 callers listing 20 events for 30 s instead.
+load: tools
+	cargo build --quiet --profile local -p local-runner -p load
+	tests/load/run.sh target/local $(LOAD_ARGS)
+
+# Seconds of it with small numbers and the debug build, inside `make test`.
+load-smoke: tools
+	cargo build --quiet -p local-runner -p load
+	tests/load/run.sh target/debug --smoke
 
 # Every operation of infra/openapi.yaml, every schemathesis check, against a stack of its own.
 fuzz: tools $(SCHEMATHESIS)
