@@ -37,9 +37,11 @@ help:
 
 ## ---- the two commands ----
 
-# The runner in the `local` profile: optimised without LTO (docs/performance.md, "The local stack").
+# The debug build by default (it shares `make test`'s build); `make dev PROFILE=local` serves the
+# optimised build `make load` measures (a first build of its own, see docs/performance.md).
+PROFILE ?= dev
 dev: tools
-	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet --profile local -p local-runner -- serve
+	LOG_FORMAT=$${LOG_FORMAT:-text} cargo run --quiet --profile $(PROFILE) -p local-runner -- serve
 
 # The expiry tests each wait out a real one-minute hold; they are I/O-bound, so they run side by side.
 # The operation log of the whole suite is the evidence the IAM check compares with the template.

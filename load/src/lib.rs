@@ -45,12 +45,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn new(smoke: bool) -> Self {
+    fn new(smoke: bool) -> Result<Self, String> {
         let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let number = |name: &str, default: &str| {
+            env(name, default).parse::<usize>().map_err(|_| format!("{name} must be a whole number"))
+        };
         let api = env("LOAD_API", "http://127.0.0.1:3000");
         let payments = env("LOAD_PAYMENTS", "http://127.0.0.1:3999");
         if smoke {
-            return Self {
+            return Ok(Self {
                 api,
                 payments,
                 tenants: 2,
@@ -59,18 +62,18 @@ impl Settings {
                 buyers_per_second: 30,
                 tickets: 15,
                 enforce_thresholds: false,
-            };
+            });
         }
-        Self {
+        Ok(Self {
             api,
             payments,
             tenants: 10,
             plan: env("LOAD_PLAN", "100,30s;500,30s;1000,30s;1000,2m;2000,20s;2000,30s;1000,10s;0,10s"),
-            buyers: env("LOAD_BUYERS", "600").parse().unwrap_or(600),
-            buyers_per_second: env("LOAD_BUYERS_PER_SECOND", "600").parse().unwrap_or(600),
-            tickets: env("LOAD_TICKETS", "300").parse().unwrap_or(300),
+            buyers: number("LOAD_BUYERS", "600")?,
+            buyers_per_second: number("LOAD_BUYERS_PER_SECOND", "600")?,
+            tickets: u32::try_from(number("LOAD_TICKETS", "300")?).map_err(|_| "LOAD_TICKETS is too large")?,
             enforce_thresholds: true,
-        }
+        })
     }
 }
 
@@ -103,7 +106,13 @@ struct Browser {
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let smoke = args.iter().any(|a| a == "--smoke");
-    let settings = Settings::new(smoke);
+    let settings = match Settings::new(smoke) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("load: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match args.iter().position(|a| a == "--list") {
         Some(at) => {
             let number = |i: usize| args.get(at + i).and_then(|v| v.parse::<usize>().ok());
@@ -272,6 +281,7 @@ async fn sign_in(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// Sends one request as the user and notes its time; returns the answer and the note's index.
 async fn call(
     user: &mut GooseUser,
     method: GooseMethod,
@@ -279,7 +289,7 @@ async fn call(
     name: &str,
     body: Option<Value>,
     idempotency_key: bool,
-) -> Result<GooseResponse, Box<TransactionError>> {
+) -> Result<(GooseResponse, usize), Box<TransactionError>> {
     let token = &user.get_session_data_unchecked::<Browser>().token;
     let mut builder = user.get_request_builder(&method, path)?.bearer_auth(token);
     if let Some(body) = body {
@@ -290,8 +300,8 @@ async fn call(
     }
     let request = GooseRequest::builder().method(method).path(path).name(name).set_request_builder(builder).build();
     let response = user.request(request).await?;
-    note(name, &response.request);
-    Ok(response)
+    let noted = note(name, &response.request);
+    Ok((response, noted))
 }
 
 /// Every request's time, by name, as the figures are computed from them.
@@ -304,9 +314,12 @@ struct Sample {
     ok: bool,
 }
 
-fn note(name: &str, request: &goose::metrics::GooseRequestMetric) {
+/// Notes a request's time; returns its index among the notes.
+fn note(name: &str, request: &goose::metrics::GooseRequestMetric) -> usize {
     let sample = Sample { name: name.to_owned(), millis: request.response_time, ok: request.success };
-    SAMPLES.lock().expect("no panic while holding it").push(sample);
+    let mut samples = SAMPLES.lock().expect("no panic while holding it");
+    samples.push(sample);
+    samples.len() - 1
 }
 
 fn take_samples() -> Vec<Sample> {
@@ -326,7 +339,7 @@ async fn list_events(user: &mut GooseUser) -> TransactionResult {
 }
 
 async fn list_then_get(user: &mut GooseUser) -> TransactionResult {
-    let listed = call(user, GooseMethod::Get, "/api/v1/events?limit=20", "list events", None, false).await?;
+    let (listed, _) = call(user, GooseMethod::Get, "/api/v1/events?limit=20", "list events", None, false).await?;
     let Ok(reply) = listed.response else { return Ok(()) };
     let body: Value = reply.json().await.unwrap_or(Value::Null);
     if let Some(first) = body["events"][0]["id"].as_str() {
@@ -382,7 +395,7 @@ async fn buy(user: &mut GooseUser) -> TransactionResult {
     user.set_session_data(Browser { token: token(*tenant, "customer", &sub), venue: String::new() });
     let body = json!({ "items": [{ "ticket_type_id": ticket_type, "quantity": 1 }] });
     let path = format!("/api/v1/events/{event}/reservations");
-    let mut held = call(user, GooseMethod::Post, &path, "hold", Some(body), true).await?;
+    let (mut held, noted) = call(user, GooseMethod::Post, &path, "hold", Some(body), true).await?;
     let (status, reply) = match held.response {
         Ok(reply) => (reply.status().as_u16(), reply.json::<Value>().await.unwrap_or(Value::Null)),
         Err(_) => (0, Value::Null),
@@ -392,11 +405,7 @@ async fn buy(user: &mut GooseUser) -> TransactionResult {
         409 if reply["code"] == "SOLD_OUT" => {
             // The answer a late buyer must get: a success of the test, not an error.
             user.set_success(&mut held.request)?;
-            if let Some(last) =
-                SAMPLES.lock().expect("no panic while holding it").iter_mut().rev().find(|s| s.name == "hold" && !s.ok)
-            {
-                last.ok = true;
-            }
+            SAMPLES.lock().expect("no panic while holding it")[noted].ok = true;
             SOLD_OUT.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -416,7 +425,7 @@ async fn buy(user: &mut GooseUser) -> TransactionResult {
         UNEXPECTED.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
-    let confirmed = call(
+    let (confirmed, _) = call(
         user,
         GooseMethod::Post,
         &format!("/api/v1/reservations/{id}/confirm"),
@@ -458,8 +467,8 @@ async fn pay(total: u64, reservation: &str) -> Result<String, String> {
 async fn check_sale(http: &reqwest::Client, settings: &Settings, sale: &Sale) -> Result<bool, String> {
     let url = format!("{}/api/v1/events/{}/capacity", settings.api, sale.event);
     let capacity = send(http.get(url), sale.tenant, "load-setup", None).await?;
-    let count = |name: &str| capacity[name].as_u64().unwrap_or(u64::MAX);
-    let (sold, reserved, available) = (count("sold"), count("reserved"), count("available"));
+    let count = |name: &str| capacity[name].as_u64().ok_or_else(|| format!("the capacity has no {name}: {capacity}"));
+    let (sold, reserved, available) = (count("sold")?, count("reserved")?, count("available")?);
     let held = HELD.load(Ordering::Relaxed);
     let (sold_out, confirmed, unexpected) =
         (SOLD_OUT.load(Ordering::Relaxed), CONFIRMED.load(Ordering::Relaxed), UNEXPECTED.load(Ordering::Relaxed));

@@ -184,7 +184,6 @@ pub fn emulator_clients(dynamodb_endpoint: &str, sqs_endpoint: &str) -> Clients 
     emulator_clients_with(dynamodb_endpoint, sqs_endpoint, &shared::aws_clients::timeouts())
 }
 
-/// As [`emulator_clients`], with other timeouts.
 /// The DynamoDB client settings for DynamoDB Local at `endpoint`, recording operations when
 /// `OPERATION_LOG` asks (a test may add interceptors of its own).
 pub fn emulator_dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
@@ -203,6 +202,7 @@ fn emulator_credentials() -> Credentials {
     Credentials::new("local", "local", None, None, "local-emulators")
 }
 
+/// As [`emulator_clients`], with other timeouts.
 pub fn emulator_clients_with(
     dynamodb_endpoint: &str,
     sqs_endpoint: &str,

@@ -18,6 +18,8 @@ pub struct EventInventory {
     /// The copy of the counts a list shows, as stored on the event's item (absent on an item
     /// written before lists read it).
     pub listed: Option<ListedCounts>,
+    /// When the counts were read (just before the read started): the time a copy of them carries.
+    pub read_at: DateTime<Utc>,
 }
 
 impl EventInventory {
@@ -32,11 +34,12 @@ impl EventInventory {
             event.capacity,
             ticket_types.iter().map(|t| (t.quantity, t.reserved, t.sold)),
         );
-        Self { event, ticket_types, availability, listed: None }
+        Self { event, ticket_types, availability, listed: None, read_at: super::now() }
     }
 
-    pub fn with_listed(self, listed: Option<ListedCounts>) -> Self {
-        Self { listed, ..self }
+    /// As read from the store: with the item's listed copy and the time of the read.
+    pub fn as_read(self, listed: Option<ListedCounts>, read_at: DateTime<Utc>) -> Self {
+        Self { listed, read_at, ..self }
     }
 
     pub fn ticket_type(&self, id: TicketTypeId) -> Option<&TicketType> {
@@ -57,7 +60,8 @@ pub struct EventForSale {
 /// The copy of an event's counts kept on the event's own item, so a list reads each event's
 /// availability with the event: one query for a page, however many events it holds. A single
 /// event is always read with its ticket types, so its counts there are exact; a list's copy is
-/// rewritten with every write of the event item and, while sales move the counts, at most once
+/// written with every whole write of the event item, at once after a ticket-type change, a
+/// status flip or a cancellation's voided holds, and, while sales move the counts, at most once
 /// per [`ListedCounts::MAX_AGE`] per event (the item must not become the hot key the ticket
 /// types are there to avoid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

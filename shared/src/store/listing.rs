@@ -56,25 +56,31 @@ fn event_key(tenant: TenantId, event: EventId, sort: String) -> Item {
 }
 
 impl Store {
-    /// Replaces the event's listed counts by `counts`, read at `read_at`, unless the event is gone
-    /// or its copy is already from a later read. Returns whether it wrote.
+    /// Replaces the event's listed counts by `counts`, read at `read_at`, if the event is live and
+    /// its copy is from a read at least `min_age` earlier (so never by an earlier read; with a
+    /// `min_age` of a second, one writer a second). Returns whether it wrote.
     pub async fn rewrite_listed(
         &self,
         tenant: TenantId,
         event: EventId,
         counts: Availability,
         read_at: DateTime<Utc>,
+        min_age: std::time::Duration,
     ) -> Result<bool, StoreError> {
         let [(_, listed), (_, at)] = listed_attributes(counts, read_at);
+        let min_age_ms = i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX);
+        // At least a millisecond: a copy from this very read is not replaced by it.
+        let newest = read_at.timestamp_millis().saturating_sub(min_age_ms.max(1));
         let result = self
             .update_item_at(keys::event_pk(tenant, event), keys::EVENT_SK)
             .update_expression(format!("SET {LISTED} = :listed, {LISTED_AT} = :at"))
             .condition_expression(format!(
                 "attribute_exists(PK) AND attribute_not_exists(deleted_at) AND \
-                 (attribute_not_exists({LISTED_AT}) OR {LISTED_AT} < :at)"
+                 (attribute_not_exists({LISTED_AT}) OR {LISTED_AT} <= :newest)"
             ))
             .expression_attribute_values(":listed", listed)
             .expression_attribute_values(":at", at)
+            .expression_attribute_values(":newest", AttributeValue::N(newest.to_string()))
             .send()
             .await;
         super::applied(result)

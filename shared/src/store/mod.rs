@@ -188,6 +188,7 @@ impl Store {
     pub async fn get_event(&self, tenant: TenantId, id: EventId) -> Result<Option<EventInventory>, StoreError> {
         let mut event = None;
         let mut ticket_types = Vec::new();
+        let read_at = crate::domain::now();
         for item in self.event_partition(tenant, id).await? {
             let sort = item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sort == keys::EVENT_SK {
@@ -200,7 +201,7 @@ impl Store {
                 ticket_types.push(from_item(item)?);
             }
         }
-        Ok(event.map(|(event, listed)| EventInventory::with_ticket_types(event, ticket_types).with_listed(listed)))
+        Ok(event.map(|(event, listed)| EventInventory::with_ticket_types(event, ticket_types).as_read(listed, read_at)))
     }
 
     /// Every item of an event's partition: the event and its ticket types, read consistently.
@@ -280,9 +281,10 @@ impl Store {
         require_no_sales: bool,
     ) -> Result<(), EventWriteError> {
         let before = &previous.event;
-        // A whole put: the listed counts go with it, as read (a later rewrite replaces them).
+        // A whole put: the listed counts go with it, stamped with the read they come from (so a
+        // rewrite from a later read still replaces them).
         let mut item = event_item(tenant, next)?;
-        item.extend(listing::listed_attributes(previous.availability, crate::domain::now()));
+        item.extend(listing::listed_attributes(previous.availability, previous.read_at));
         let mut items = vec![self.put(item, LIVE_AT_VERSION, version_values(before))];
         let guard_moves = before.duplicate_key() != next.duplicate_key();
         if guard_moves {
@@ -384,7 +386,8 @@ impl Store {
             let event = from_item::<Event>(item)?;
             if let Some(copy) = listed {
                 let counts = copy.availability(event.capacity);
-                return Ok(EventInventory { event, ticket_types: Vec::new(), availability: counts, listed });
+                let read_at = copy.at;
+                return Ok(EventInventory { event, ticket_types: Vec::new(), availability: counts, listed, read_at });
             }
             let types = self.ticket_types_of(tenant, event.id).await?;
             Ok::<_, StoreError>(EventInventory::with_ticket_types(event, types))

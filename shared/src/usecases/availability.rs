@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::deps::Deps;
 use crate::domain::event::EventStatus;
 use crate::domain::ids::{EventId, TenantId, TicketTypeId};
-use crate::domain::inventory::{EventForSale, ListedCounts};
+use crate::domain::inventory::{EventForSale, EventInventory, ListedCounts};
 use crate::store::StoreError;
 
 /// How long a status flip may hold up the answer to the change that called for it.
@@ -51,12 +51,18 @@ pub async fn follow_hold(deps: &Deps, tenant: TenantId, sale: &EventForSale, tak
     within_budget(event, Box::pin(check)).await;
 }
 
-/// After a change that moves no available ticket (a confirmation): the listed copy is refreshed
-/// if the caller's read found it stale.
+/// After a change that moves no available ticket (a confirmation, which never calls for a
+/// flip): the listed copy alone is refreshed, if the caller's read found it stale.
 pub async fn refresh_listed_if_stale(deps: &Deps, tenant: TenantId, sale: &EventForSale) {
     if ListedCounts::is_stale(sale.listed.as_ref(), crate::domain::now()) {
-        follow(deps, tenant, sale.event.id, Change::Sales).await;
+        let event = sale.event.id;
+        within_budget(event, Box::pin(rewrite_now(deps, tenant, event))).await;
     }
+}
+
+async fn rewrite_now(deps: &Deps, tenant: TenantId, event: EventId) -> Result<(), StoreError> {
+    let Some(stored) = deps.store.get_event(tenant, event).await? else { return Ok(()) };
+    rewrite(deps, tenant, &stored, false).await
 }
 
 /// The futures come boxed: a status flip and a rewrite are large, and every caller awaits this.
@@ -73,7 +79,6 @@ async fn within_budget(event: EventId, work: std::pin::Pin<Box<impl Future<Outpu
 }
 
 async fn follow_now(deps: &Deps, tenant: TenantId, event: EventId, change: Change) -> Result<(), StoreError> {
-    let read_at = crate::domain::now();
     let Some(stored) = deps.store.get_event(tenant, event).await? else { return Ok(()) };
     let available = stored.availability.available;
     let flipped = match stored.event.status {
@@ -85,9 +90,16 @@ async fn follow_now(deps: &Deps, tenant: TenantId, event: EventId, change: Chang
         }
         _ => false,
     };
-    let urgent = flipped || change != Change::Sales;
-    if ListedCounts::needs_rewrite(stored.listed.as_ref(), stored.availability, read_at, urgent) {
-        deps.store.rewrite_listed(tenant, event, stored.availability, read_at).await?;
+    rewrite(deps, tenant, &stored, flipped || change != Change::Sales).await
+}
+
+/// Rewrites the listed copy from `stored` if [`ListedCounts::needs_rewrite`] says so. After
+/// sales only one writer a second wins, however many holds saw the copy stale at once.
+async fn rewrite(deps: &Deps, tenant: TenantId, stored: &EventInventory, urgent: bool) -> Result<(), StoreError> {
+    if !ListedCounts::needs_rewrite(stored.listed.as_ref(), stored.availability, stored.read_at, urgent) {
+        return Ok(());
     }
+    let min_age = if urgent { std::time::Duration::ZERO } else { ListedCounts::MAX_AGE };
+    deps.store.rewrite_listed(tenant, stored.event.id, stored.availability, stored.read_at, min_age).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! What the hot paths read, counted at the SDK: a list's reads do not grow with the events it
-//! returns, a hold's do not grow with the event's ticket types and never take the event twice;
-//! and the counts a list shows (the event item's listed copy) stay close to the exact ones.
+//! returns; a hold's do not grow with the event's ticket types, and take the event once (the
+//! whole partition only for a sell-out check or the list's copy, at most once a second); and the
+//! counts a list shows (the event item's listed copy) stay close to the exact ones.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
