@@ -14,25 +14,14 @@ examples=${1:?max examples per operation}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-work=$(mktemp -d)
-trap 'kill "$runner" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export PORT=$(free_port) DYNAMODB_PORT=$(free_port) SQS_PORT=$(free_port) FAKE_PAYMENTS_PORT=$(free_port)
-export TABLE_NAME="events-fuzz-$$" LOG_FORMAT=json RUST_LOG=${RUST_LOG:-warn}
+source tests/local-stack.sh
+export LOG_FORMAT=json RUST_LOG=${RUST_LOG:-warn}
 # One token makes every request: the per-user limits would refuse most of them (they have tests of their own).
 export RATE_LIMIT_READS_PER_MINUTE=100000 RATE_LIMIT_WRITES_PER_MINUTE=100000
 
 cargo build --quiet -p local-runner
 runner_bin=target/debug/local-runner
-"$runner_bin" serve > "$work/runner.log" 2>&1 &
-runner=$!
-for _ in $(seq 1 600); do
-    grep -q ready "$work/runner.log" && break
-    kill -0 "$runner" 2>/dev/null || { cat "$work/runner.log"; exit 1; }
-    sleep 0.1
-done
-grep -q ready "$work/runner.log" || { echo "the local runner did not start"; cat "$work/runner.log"; exit 1; }
+start_local_stack "$runner_bin" fuzz
 
 token=$("$runner_bin" token --role admin)
 # Unknown methods are API Gateway's 404 (a route exists only for the documented methods), not

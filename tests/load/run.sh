@@ -12,27 +12,15 @@ bin=${1:?the target directory holding local-runner and load}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-work=$(mktemp -d)
-trap 'kill "${runner:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export PORT=$(free_port) DYNAMODB_PORT=$(free_port) SQS_PORT=$(free_port) FAKE_PAYMENTS_PORT=$(free_port)
+source tests/local-stack.sh
 # JSON logs: the check for ERROR lines below reads them.
-export TABLE_NAME="events-load-$$" LOG_FORMAT=json RUST_LOG=${RUST_LOG:-info}
+export LOG_FORMAT=json RUST_LOG=${RUST_LOG:-info}
 if [[ " $* " == *" --list "* ]]; then
     # A few callers making a thousand lists a second are not people: the per-user limits (which
     # still cost their one write per request) would refuse them.
     export RATE_LIMIT_READS_PER_MINUTE=100000 RATE_LIMIT_WRITES_PER_MINUTE=100000
 fi
-
-"$bin/local-runner" serve > "$work/runner.log" 2>&1 &
-runner=$!
-for _ in $(seq 1 600); do
-    grep -q '^ready: ' "$work/runner.log" && break
-    kill -0 "$runner" 2>/dev/null || { cat "$work/runner.log"; exit 1; }
-    sleep 0.1
-done
-grep -q '^ready: ' "$work/runner.log" || { echo "the local runner did not start"; cat "$work/runner.log"; exit 1; }
+start_local_stack "$bin/local-runner" load
 
 status=0
 LOAD_API="http://127.0.0.1:$PORT" LOAD_PAYMENTS="http://127.0.0.1:$FAKE_PAYMENTS_PORT" "$bin/load" "$@" || status=$?

@@ -55,6 +55,14 @@ fn event_key(tenant: TenantId, event: EventId, sort: String) -> Item {
     HashMap::from([(PK.to_owned(), s(keys::event_pk(tenant, event))), (SK.to_owned(), s(sort))])
 }
 
+/// The keys of an event's ticket types, each once.
+fn ticket_type_keys(tenant: TenantId, event: EventId, ticket_types: &[TicketTypeId]) -> Vec<Item> {
+    let mut wanted: Vec<TicketTypeId> = ticket_types.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted.iter().map(|t| event_key(tenant, event, keys::ticket_type_sk(*t))).collect()
+}
+
 impl Store {
     /// Replaces the event's listed counts by `counts`, read at `read_at`, if the event is live and
     /// its copy is from a read at least `min_age` earlier (so never by an earlier read; with a
@@ -94,11 +102,8 @@ impl Store {
         event: EventId,
         ticket_types: &[TicketTypeId],
     ) -> Result<Option<EventForSale>, StoreError> {
-        let mut wanted: Vec<TicketTypeId> = ticket_types.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
         let mut keys = vec![event_key(tenant, event, keys::EVENT_SK.to_owned())];
-        keys.extend(wanted.iter().map(|t| event_key(tenant, event, keys::ticket_type_sk(*t))));
+        keys.extend(ticket_type_keys(tenant, event, ticket_types));
         let mut found = None;
         let mut types = Vec::new();
         for item in self.batch_get(keys, true).await? {
@@ -124,10 +129,7 @@ impl Store {
         event: EventId,
         ticket_types: &[TicketTypeId],
     ) -> Result<Vec<TicketType>, StoreError> {
-        let mut wanted: Vec<TicketTypeId> = ticket_types.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let keys = wanted.iter().map(|t| event_key(tenant, event, keys::ticket_type_sk(*t))).collect();
+        let keys = ticket_type_keys(tenant, event, ticket_types);
         self.batch_get(keys, true).await?.into_iter().map(|item| from_item(item).map_err(StoreError::from)).collect()
     }
 }

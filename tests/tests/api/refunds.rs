@@ -123,8 +123,9 @@ async fn a_refund_pending_at_the_provider_is_not_counted_until_it_succeeds() {
     let reply = admin.post(&format!("/api/v1/orders/{}/refund", id(&order)), &json!({ "reason": "Pending" })).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     order_until(&admin, &order, |o| o["status"] == "REFUND_PENDING").await;
-    // Several deliveries come and go; the provider still says pending.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Deliveries come and go (about one a second here); the provider still says pending. Not
+    // longer: the fifth delivery is the last, and the switch below must come before it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let waiting = admin.get(&format!("/api/v1/orders/{}", id(&order))).await.body["order"].clone();
     assert_eq!((waiting["status"].as_str(), waiting["refunded_amount"].as_u64()), (Some("REFUND_PENDING"), Some(0)));
     assert_eq!(waiting["refunds"][0]["status"], "PENDING");
