@@ -81,6 +81,9 @@ impl Settings {
 static VENUES: OnceLock<Vec<(TenantId, String)>> = OnceLock::new();
 static PAYMENTS: OnceLock<String> = OnceLock::new();
 
+/// The on-sale race's event and ticket type (the buyers' transaction reads it from here).
+static SALE: OnceLock<Sale> = OnceLock::new();
+
 #[derive(Debug)]
 struct Sale {
     tenant: TenantId,
@@ -99,7 +102,7 @@ static REFUSALS: std::sync::Mutex<std::collections::BTreeMap<(u16, String), usiz
 
 /// One user's identity.
 #[derive(Clone)]
-struct Browser {
+struct Identity {
     token: String,
     venue: String,
 }
@@ -162,7 +165,7 @@ async fn drive(settings: &Settings) -> Result<bool, String> {
     let racing = ["--users", &buyers, "--increase-rate", &arrivals, "--iterations", "1"];
     Box::pin(attack(settings, &racing, buying_scenario())).await?;
     report_times(&take_samples());
-    let sale_ok = check_sale(&http, settings, &sale).await?;
+    let sale_ok = check_sale(&http, settings, sale).await?;
     Ok(browsing_ok && sale_ok)
 }
 
@@ -277,7 +280,7 @@ async fn sign_in(user: &mut GooseUser) -> TransactionResult {
     let venues = VENUES.get().expect("set up before the users start");
     let (tenant, venue) = &venues[user.weighted_users_index % venues.len()];
     let sub = format!("load-user-{}", user.weighted_users_index);
-    user.set_session_data(Browser { token: token(*tenant, "organizer", &sub), venue: venue.clone() });
+    user.set_session_data(Identity { token: token(*tenant, "organizer", &sub), venue: venue.clone() });
     Ok(())
 }
 
@@ -290,7 +293,7 @@ async fn call(
     body: Option<Value>,
     idempotency_key: bool,
 ) -> Result<(GooseResponse, usize), Box<TransactionError>> {
-    let token = &user.get_session_data_unchecked::<Browser>().token;
+    let token = &user.get_session_data_unchecked::<Identity>().token;
     let mut builder = user.get_request_builder(&method, path)?.bearer_auth(token);
     if let Some(body) = body {
         builder = builder.json(&body);
@@ -328,7 +331,7 @@ fn take_samples() -> Vec<Sample> {
 
 async fn create_event(user: &mut GooseUser) -> TransactionResult {
     let days = 3 + i64::try_from(user.weighted_users_index % 300).unwrap_or(0);
-    let body = event_body(&user.get_session_data_unchecked::<Browser>().venue, days);
+    let body = event_body(&user.get_session_data_unchecked::<Identity>().venue, days);
     call(user, GooseMethod::Post, "/api/v1/events", "create event", Some(body), false).await?;
     Ok(())
 }
@@ -357,7 +360,7 @@ async fn health(user: &mut GooseUser) -> TransactionResult {
 
 // ---- the on-sale race ----
 
-async fn set_up_sale(http: &reqwest::Client, settings: &Settings) -> Result<Sale, String> {
+async fn set_up_sale(http: &reqwest::Client, settings: &Settings) -> Result<&'static Sale, String> {
     let tenant = TenantId::generate();
     let venue = create_venue(http, settings, tenant, settings.tickets).await?;
     let event =
@@ -377,22 +380,18 @@ async fn set_up_sale(http: &reqwest::Client, settings: &Settings) -> Result<Sale
         let url = format!("{}/api/v1/events/{event}", settings.api);
         send(http.put(url), tenant, "load-setup", Some(json!({ "status": status }))).await?;
     }
-    let sale = Sale { tenant, event, ticket_type };
-    // The buyers' transaction reads it from here.
-    BUYING.set((sale.tenant, sale.event.clone(), sale.ticket_type.clone())).map_err(|_| "set up twice")?;
-    Ok(sale)
+    SALE.set(Sale { tenant, event, ticket_type }).map_err(|_| "set up twice")?;
+    Ok(SALE.get().expect("just set"))
 }
-
-static BUYING: OnceLock<(TenantId, String, String)> = OnceLock::new();
 
 fn buying_scenario() -> Scenario {
     scenario!("Buying").register_transaction(transaction!(buy))
 }
 
 async fn buy(user: &mut GooseUser) -> TransactionResult {
-    let (tenant, event, ticket_type) = BUYING.get().expect("set up before the buyers start");
+    let Sale { tenant, event, ticket_type } = SALE.get().expect("set up before the buyers start");
     let sub = format!("buyer-{}", user.weighted_users_index);
-    user.set_session_data(Browser { token: token(*tenant, "customer", &sub), venue: String::new() });
+    user.set_session_data(Identity { token: token(*tenant, "customer", &sub), venue: String::new() });
     let body = json!({ "items": [{ "ticket_type_id": ticket_type, "quantity": 1 }] });
     let path = format!("/api/v1/events/{event}/reservations");
     let (mut held, noted) = call(user, GooseMethod::Post, &path, "hold", Some(body), true).await?;

@@ -77,11 +77,6 @@ pub struct ListedCounts {
 impl ListedCounts {
     pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-    pub fn of(counts: Availability, at: DateTime<Utc>) -> Self {
-        let Availability { allocated, available, reserved, sold, .. } = counts;
-        Self { allocated, available, reserved, sold, at }
-    }
-
     /// The counts a list shows, with the event's capacity.
     pub fn availability(&self, capacity: u32) -> Availability {
         Availability {
@@ -168,8 +163,7 @@ mod tests {
     #[test]
     fn a_listed_copy_shows_the_event_s_capacity_and_its_own_counts() {
         let now = crate::domain::now();
-        let copy = ListedCounts::of(counts(4), now);
+        let copy = listed(4, now);
         assert_eq!(copy.availability(50), Availability { capacity: 50, ..counts(4) });
-        assert_eq!(copy.at, now);
     }
 }
