@@ -9,8 +9,9 @@ start_local_stack() {
     local runner_bin=$1 name=$2
     work=$(mktemp -d)
     trap 'kill "${runner:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-    export PORT=$(free_port) DYNAMODB_PORT=$(free_port) SQS_PORT=$(free_port) FAKE_PAYMENTS_PORT=$(free_port)
-    export TABLE_NAME="events-$name-$$"
+    # Assigned before they are exported, so a failing free_port stops the script.
+    PORT=$(free_port) DYNAMODB_PORT=$(free_port) SQS_PORT=$(free_port) FAKE_PAYMENTS_PORT=$(free_port)
+    export PORT DYNAMODB_PORT SQS_PORT FAKE_PAYMENTS_PORT TABLE_NAME="events-$name-$$"
     "$runner_bin" serve > "$work/runner.log" 2>&1 &
     runner=$!
     for _ in $(seq 1 600); do

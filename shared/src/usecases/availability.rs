@@ -28,7 +28,8 @@ pub enum Change {
 
 /// Flips the event's status if its availability calls for it and refreshes its listed counts.
 /// Failures are logged, not returned: the sale or release that triggered this has already
-/// happened, and the next change of the counters does this again. A slow database costs the
+/// happened, and the next hold, release or expiry does this again (a confirm moves no available
+/// ticket and does not flip). A slow database costs the
 /// caller at most [`FOLLOW_BUDGET`], so a committed hold is never answered after its
 /// function's timeout.
 pub async fn follow(deps: &Deps, tenant: TenantId, event: EventId, change: Change) {
@@ -90,7 +91,11 @@ async fn follow_now(deps: &Deps, tenant: TenantId, event: EventId, change: Chang
         }
         _ => false,
     };
-    rewrite(deps, tenant, &stored, flipped || change != Change::Sales).await
+    // A copy that disagrees with the counts about being sold out is rewritten at once too: the
+    // flip's own rewrite can lose to a sales rewrite from an earlier read, and the last holder's
+    // read (after its commit) must then put it right.
+    let sold_out_differs = stored.listed.is_none_or(|l| (l.available == 0) != (stored.availability.available == 0));
+    rewrite(deps, tenant, &stored, flipped || sold_out_differs || change != Change::Sales).await
 }
 
 /// Rewrites the listed copy from `stored` if [`ListedCounts::needs_rewrite`] says so. After
